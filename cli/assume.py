@@ -1,0 +1,227 @@
+"""`stsmock assume` and `stsmock env`: get credentials the way an SDK would.
+
+The STS call goes through boto3 (unsigned, like botocore's web-identity
+provider), so what the command prints is exactly what an SDK would get.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shlex
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stsmock.datadir import default_data_dir, read_server_info
+
+from .durations import DURATION
+
+
+def server_url(url: str | None, data_dir: str | None) -> str:
+    if url:
+        return url.rstrip("/")
+    if os.environ.get("STSMOCK_URL"):
+        return os.environ["STSMOCK_URL"].rstrip("/")
+    info = read_server_info(Path(data_dir).expanduser() if data_dir else default_data_dir()) or {}
+    if not info.get("url"):
+        raise click.UsageError("no running server found; pass --url")
+    return str(info["url"]).rstrip("/")
+
+
+def fetch_client_token(base_url: str, client_id: str, client_secret: str) -> str:
+    """client_credentials at the built-in issuer's token endpoint; returns the access token."""
+    basic = base64.b64encode(
+        f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(client_secret, safe='')}".encode()
+    ).decode()
+    request = urllib.request.Request(  # noqa: S310 - the user's own server
+        f"{base_url}/token",
+        data=urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return str(json.loads(response.read())["access_token"])
+    except urllib.error.HTTPError as exc:
+        raise click.ClickException(f"token endpoint: HTTP {exc.code}: {exc.read().decode(errors='replace')}") from None
+    except urllib.error.URLError as exc:
+        raise click.ClickException(f"cannot reach {base_url}: {exc.reason}") from None
+
+
+def assume_with_web_identity(
+    endpoint: str, *, role_arn: str, token: str, session_name: str, duration: int | None, policy: str | None
+) -> dict[str, Any]:
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    sts = boto3.client(
+        "sts",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}),
+    )
+    kwargs: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name, "WebIdentityToken": token}
+    if duration is not None:
+        kwargs["DurationSeconds"] = duration
+    if policy is not None:
+        kwargs["Policy"] = policy
+    try:
+        result: dict[str, Any] = sts.assume_role_with_web_identity(**kwargs)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise click.ClickException(f"{error.get('Code')}: {error.get('Message')}") from None
+    return result
+
+
+def _credentials_output(result: dict[str, Any], fmt: str, endpoint: str) -> str:
+    creds = result["Credentials"]
+    expiration = creds["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    if fmt == "credential-process":
+        return json.dumps(
+            {
+                "Version": 1,
+                "AccessKeyId": creds["AccessKeyId"],
+                "SecretAccessKey": creds["SecretAccessKey"],
+                "SessionToken": creds["SessionToken"],
+                "Expiration": expiration,
+            }
+        )
+    if fmt == "json":
+        return json.dumps(
+            {
+                "AccessKeyId": creds["AccessKeyId"],
+                "SecretAccessKey": creds["SecretAccessKey"],
+                "SessionToken": creds["SessionToken"],
+                "Expiration": expiration,
+                "AssumedRoleUser": result.get("AssumedRoleUser"),
+                "SubjectFromWebIdentityToken": result.get("SubjectFromWebIdentityToken"),
+            },
+            indent=2,
+        )
+    lines = {
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+        "AWS_CREDENTIAL_EXPIRATION": expiration,
+        "AWS_ENDPOINT_URL_STS": endpoint,
+    }
+    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items())
+
+
+def _resolve_token(token: str | None, token_file: str | None, base: str, client_id: str, client_secret: str) -> str:
+    if token and token_file:
+        raise click.UsageError("give --token or --token-file, not both")
+    if token_file:
+        return Path(token_file).read_text(encoding="utf-8").strip()
+    if token:
+        return token.strip()
+    return fetch_client_token(base, client_id, client_secret)
+
+
+_common = [
+    click.option("--role-arn", required=True, help="Role to assume."),
+    click.option("--token", default=None, help="Web-identity token (default: one for the default client)."),
+    click.option("--token-file", type=click.Path(dir_okay=False, exists=True), default=None),
+    click.option("--session-name", default=None, help="RoleSessionName (default stsmock-<epoch>)."),
+    click.option("--duration", type=DURATION, default=None, help="DurationSeconds, e.g. 900 or 1h."),
+    click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True), default=None, help="Session policy JSON file."),
+    click.option("--url", default=None, help="stsmock base URL (default: the running server's)."),
+    click.option("--data-dir", type=click.Path(file_okay=False), default=None),
+    click.option("--client-id", default="stsmock-dev", show_default=True, help="Client used to get a token."),
+    click.option("--client-secret", default="stsmock-dev-secret", show_default=True),
+]
+
+
+def _apply(func: Any) -> Any:
+    for option in reversed(_common):
+        func = option(func)
+    return func
+
+
+@click.command()
+@_apply
+@click.option("--format", "fmt", type=click.Choice(["env", "json", "credential-process"]), default="json", show_default=True)
+def assume(
+    role_arn: str,
+    token: str | None,
+    token_file: str | None,
+    session_name: str | None,
+    duration: int | None,
+    policy_file: str | None,
+    url: str | None,
+    data_dir: str | None,
+    client_id: str,
+    client_secret: str,
+    fmt: str,
+) -> None:
+    """AssumeRoleWithWebIdentity and print the credentials."""
+    import time
+
+    base = server_url(url, data_dir)
+    web_token = _resolve_token(token, token_file, base, client_id, client_secret)
+    policy = Path(policy_file).read_text(encoding="utf-8") if policy_file else None
+    result = assume_with_web_identity(
+        base,
+        role_arn=role_arn,
+        token=web_token,
+        session_name=session_name or f"stsmock-{int(time.time())}",
+        duration=duration,
+        policy=policy,
+    )
+    click.echo(_credentials_output(result, fmt, base))
+
+
+@click.command()
+@_apply
+@click.option(
+    "--web-identity-token-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the token here and print AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN instead of static keys.",
+)
+def env(
+    role_arn: str,
+    token: str | None,
+    token_file: str | None,
+    session_name: str | None,
+    duration: int | None,
+    policy_file: str | None,
+    url: str | None,
+    data_dir: str | None,
+    client_id: str,
+    client_secret: str,
+    web_identity_token_file: str | None,
+) -> None:
+    """Print `export` lines so an SDK's default credential chain finds credentials."""
+    import time
+
+    base = server_url(url, data_dir)
+    web_token = _resolve_token(token, token_file, base, client_id, client_secret)
+    if web_identity_token_file:
+        from stsmock.token_file import write_atomic
+
+        path = Path(web_identity_token_file).resolve()
+        write_atomic(path, web_token)
+        lines = {"AWS_WEB_IDENTITY_TOKEN_FILE": str(path), "AWS_ROLE_ARN": role_arn, "AWS_ENDPOINT_URL_STS": base}
+        if session_name:
+            lines["AWS_ROLE_SESSION_NAME"] = session_name
+        click.echo("\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items()))
+        return
+    policy = Path(policy_file).read_text(encoding="utf-8") if policy_file else None
+    result = assume_with_web_identity(
+        base,
+        role_arn=role_arn,
+        token=web_token,
+        session_name=session_name or f"stsmock-{int(time.time())}",
+        duration=duration,
+        policy=policy,
+    )
+    click.echo(_credentials_output(result, "env", base))

@@ -1,0 +1,305 @@
+"""`stsmock` command line entry point."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .admin_client import AdminClient, admin_options
+from .durations import DURATION
+
+
+def _load_config(path: str | None) -> Any:
+    from stsmock.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(f"invalid configuration:\n{exc}") from None
+
+
+@click.group()
+@click.version_option(package_name="stsmock")
+def cli() -> None:
+    """A local OIDC issuer and AWS/MinIO-compatible STS."""
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), help="YAML config file.")
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8400; 0 picks a free port).")
+@click.option("--public-url", default=None, help="Issuer base URL when behind Docker or a proxy.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Keys, admin token and state.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None)
+@click.option("--token-file", type=click.Path(dir_okay=False), default=None, help="Keep a fresh web-identity token here.")
+@click.option("--token-refresh", type=DURATION, default="5m", show_default=True, help="Token file refresh interval.")
+@click.option("--workers", type=int, default=None, help="Worker processes sharing the port (SO_REUSEPORT).")
+def serve(
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    public_url: str | None,
+    data_dir: str | None,
+    log_level: str | None,
+    log_format: str | None,
+    token_file: str | None,
+    token_refresh: int,
+    workers: int | None,
+) -> None:
+    """Run the issuer and the STS in one process."""
+    from stsmock.datadir import default_data_dir
+    from stsmock.server import ServeOptions, main_guard, run
+
+    config = _load_config(config_path)
+    server = config.server
+    if log_level:
+        server.log_level = log_level  # type: ignore[assignment]
+    if log_format:
+        server.log_format = log_format  # type: ignore[assignment]
+    options = ServeOptions(
+        config=config,
+        data_dir=Path(data_dir) if data_dir else default_data_dir(),
+        host=host or server.host,
+        port=server.port if port is None else port,
+        public_url=public_url or server.public_url,
+        token_file=Path(token_file) if token_file else None,
+        token_refresh=token_refresh,
+        announce=lambda line: click.echo(line, nl=True) or sys.stdout.flush(),
+    )
+    sys.exit(main_guard(lambda: run(options, workers=workers or server.workers)))
+
+
+@cli.group()
+def config() -> None:
+    """Show, validate or describe the configuration."""
+
+
+@config.command("show")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True))
+def config_show(config_path: str | None) -> None:
+    """Print the embedded default config (or the given file, normalised)."""
+    from stsmock.config import default_config_text
+
+    if config_path is None:
+        click.echo(default_config_text(), nl=False)
+        return
+    import yaml
+
+    click.echo(yaml.safe_dump(_load_config(config_path).model_dump(mode="json"), sort_keys=False))
+
+
+@config.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+def config_validate(file: str) -> None:
+    """Check FILE; exit non-zero with the path of each bad field."""
+    _load_config(file)
+    click.echo(f"{file}: valid")
+
+
+@config.command("schema")
+def config_schema_cmd() -> None:
+    """Print the JSON Schema of the config file (for editors)."""
+    from stsmock.config import config_schema
+
+    click.echo(json.dumps(config_schema(), indent=2))
+
+
+def _claim(value: str) -> tuple[str, Any]:
+    key, sep, raw = value.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"expected KEY=VALUE, got {value!r}")
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw
+
+
+@cli.command()
+@click.option("--sub", help="Subject claim.")
+@click.option("--aud", multiple=True, help="Audience (repeat for several).")
+@click.option("--claim", "claims", multiple=True, help="Extra claim KEY=VALUE (VALUE parsed as JSON if it can be).")
+@click.option("--ttl", type=DURATION, default=None, help="Lifetime, e.g. 60, 15m, 1h.")
+@click.option("--issuer", default="default", show_default=True)
+@click.option("--alg", default=None, help="Signing algorithm (default: the issuer's).")
+@click.option("--client-id", default=None, help="Client whose defaults (audience, alg, claims) apply.")
+@admin_options
+def token(
+    sub: str | None,
+    aud: tuple[str, ...],
+    claims: tuple[str, ...],
+    ttl: int | None,
+    issuer: str,
+    alg: str | None,
+    client_id: str | None,
+    url: str | None,
+    admin_token: str | None,
+    data_dir: str | None,
+) -> None:
+    """Print a signed JWT minted by the running server."""
+    body: dict[str, Any] = {"issuer": issuer, "claims": dict(_claim(c) for c in claims)}
+    if sub:
+        body["sub"] = sub
+    if aud:
+        body["aud"] = aud[0] if len(aud) == 1 else list(aud)
+    if ttl is not None:
+        body["ttl"] = ttl
+    if alg:
+        body["alg"] = alg
+    if client_id:
+        body["client_id"] = client_id
+    result = AdminClient.discover(url, admin_token, data_dir).call("POST", "/admin/tokens", body)
+    click.echo(result["token"])
+
+
+@cli.group()
+def keys() -> None:
+    """List, rotate and retire signing keys."""
+
+
+@keys.command("list")
+@click.option("--issuer", default=None)
+@admin_options
+def keys_list(issuer: str | None, url: str | None, admin_token: str | None, data_dir: str | None) -> None:
+    path = "/admin/keys" + (f"?issuer={issuer}" if issuer else "")
+    result = AdminClient.discover(url, admin_token, data_dir).call("GET", path)
+    for name, items in result.items():
+        for item in items:
+            click.echo(f"{name}\t{item['kid']}\t{item['alg']}\t{item['state']}")
+
+
+@keys.command("rotate")
+@click.option("--issuer", default="default", show_default=True)
+@click.option("--alg", default=None)
+@admin_options
+def keys_rotate(issuer: str, alg: str | None, url: str | None, admin_token: str | None, data_dir: str | None) -> None:
+    result = AdminClient.discover(url, admin_token, data_dir).call("POST", "/admin/keys/rotate", {"issuer": issuer, "alg": alg})
+    click.echo(json.dumps(result, indent=2))
+
+
+@keys.command("retire")
+@click.argument("kid")
+@click.option("--issuer", default="default", show_default=True)
+@click.option("--now", "immediately", is_flag=True, help="Remove from the JWKS now, without the grace period.")
+@admin_options
+def keys_retire(
+    kid: str, issuer: str, immediately: bool, url: str | None, admin_token: str | None, data_dir: str | None
+) -> None:
+    client = AdminClient.discover(url, admin_token, data_dir)
+    result = client.call("POST", f"/admin/keys/{kid}/retire", {"issuer": issuer, "immediately": immediately})
+    click.echo(json.dumps(result, indent=2))
+
+
+@cli.command()
+@click.argument("by", type=click.Choice(["jti", "sub", "client_id", "iss", "role_arn", "session", "access_key"]))
+@click.argument("value")
+@click.option("--reason", default="", help="Why; recorded in the audit log.")
+@click.option("--issued-before", type=float, default=None, help="Cut-off (epoch seconds) for sub/client_id/iss/role_arn.")
+@admin_options
+def revoke(
+    by: str, value: str, reason: str, issued_before: float | None, url: str | None, admin_token: str | None, data_dir: str | None
+) -> None:
+    """Revoke tokens and credentials by jti, subject, client, issuer, role, session or access key."""
+    body: dict[str, Any] = {"by": by, "value": value, "reason": reason}
+    if issued_before is not None:
+        body["issued_before"] = issued_before
+    result = AdminClient.discover(url, admin_token, data_dir).call("POST", "/admin/revocations", body)
+    click.echo(json.dumps(result, indent=2))
+
+
+@cli.command()
+@click.option("--subject", default=None)
+@click.option("--role", default=None)
+@click.option("--decision", type=click.Choice(["allow", "deny"]), default=None)
+@click.option("--event", default=None, help="Event name or prefix, e.g. sts or token.issued.")
+@click.option("--since", type=DURATION, default=None, help="Only records newer than this, e.g. 10m.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--follow", is_flag=True, help="Keep printing new records.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON record per line.")
+@admin_options
+def audit(
+    subject: str | None,
+    role: str | None,
+    decision: str | None,
+    event: str | None,
+    since: int | None,
+    limit: int,
+    follow: bool,
+    as_json: bool,
+    url: str | None,
+    admin_token: str | None,
+    data_dir: str | None,
+) -> None:
+    """Show audit records (the same filters as GET /admin/audit)."""
+    from urllib.parse import urlencode
+
+    client = AdminClient.discover(url, admin_token, data_dir)
+    params: dict[str, Any] = {"limit": limit}
+    for key, value in (("subject", subject), ("role", role), ("decision", decision), ("event", event)):
+        if value:
+            params[key] = value
+    if since is not None:
+        now = client.call("GET", "/admin/clock")["now"]
+        params["since"] = now - since
+    after = 0
+    while True:
+        records = client.call("GET", "/admin/audit?" + urlencode({**params, "after_id": after}))["records"]
+        for record in records:
+            after = max(after, record["id"])
+            click.echo(json.dumps(record) if as_json else _format_audit(record))
+        if not follow:
+            return
+        time.sleep(1.0)
+
+
+def _format_audit(record: dict[str, Any]) -> str:
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record["ts"]))
+    parts = [when, record["severity"].upper(), record["event"]]
+    for key in ("decision", "code", "check", "sub", "role_arn", "message"):
+        if record.get(key):
+            parts.append(f"{key}={record[key]}")
+    return "  ".join(parts)
+
+
+@cli.command()
+@click.argument("action", type=click.Choice(["show", "freeze", "unfreeze", "advance", "set", "reset"]))
+@click.argument("value", required=False)
+@admin_options
+def clock(action: str, value: str | None, url: str | None, admin_token: str | None, data_dir: str | None) -> None:
+    """Show or change the virtual clock: freeze, advance 2h, set EPOCH, unfreeze, reset."""
+    from .durations import parse_duration
+
+    client = AdminClient.discover(url, admin_token, data_dir)
+    if action == "show":
+        state = client.call("GET", "/admin/clock")
+    else:
+        body: dict[str, Any] = {"action": action}
+        if action == "advance":
+            if not value:
+                raise click.UsageError("advance needs a duration, e.g. 'stsmock clock advance 2h'")
+            body["seconds"] = parse_duration(value)
+        elif action in ("set", "freeze") and value:
+            body["at"] = float(value)
+        elif action == "set":
+            raise click.UsageError("set needs epoch seconds")
+        state = client.call("POST", "/admin/clock", body)
+    click.echo(json.dumps(state, indent=2))
+
+
+from .assume import assume, env  # noqa: E402  (commands defined in their own module)
+
+cli.add_command(assume)
+cli.add_command(env)
+
+
+def main() -> None:
+    cli(prog_name="stsmock")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""Signing keys: generation, persistence, rotation and the public JWKS.
+
+One JSON file per key (private JWK + self-signed certificate + lifecycle
+timestamps) so a token minted before a restart still verifies afterwards.
+The JWKS lists the default algorithm's active key FIRST because Ceph RGW only
+ever looks at the first key, and every key carries ``x5c`` because RGW
+verifies against the certificate, not ``n``/``e``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import NameOID
+from joserfc import jwk
+
+from issuer.ports import AuditSink, Clock
+from issuer.settings import KeySettings
+
+#: alg -> (joserfc key type, size or curve)
+KEY_SPECS: dict[str, tuple[str, Any]] = {
+    "RS256": ("RSA", 2048),
+    "RS384": ("RSA", 2048),
+    "RS512": ("RSA", 2048),
+    "PS256": ("RSA", 2048),
+    "ES256": ("EC", "P-256"),
+    "ES384": ("EC", "P-384"),
+    "EdDSA": ("OKP", "Ed25519"),
+}
+CERT_VALIDITY_DAYS = 3650
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class _Key:
+    """One persisted key and its lifecycle timestamps."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.key = jwk.import_key(record["jwk"])
+        self.cert = x509.load_pem_x509_certificate(record["cert_pem"].encode())
+
+    kid = property(lambda self: self.record["kid"])
+    alg = property(lambda self: self.record["alg"])
+
+    def state(self, now: float) -> str:
+        r = self.record
+        if r.get("retired_at") is not None and r["retired_at"] <= now:
+            return "retired"
+        if r["activated_at"] > now:
+            return "next"
+        return "active"
+
+    def published(self, now: float) -> bool:
+        exp = self.record.get("expires_at")
+        return exp is None or exp > now
+
+    def public_jwk(self) -> dict[str, Any]:
+        der = self.cert.public_bytes(serialization.Encoding.DER)
+        out = dict(self.key.as_dict(private=False))
+        out.update({"kid": self.kid, "use": "sig", "alg": self.alg,
+                    "x5c": [base64.b64encode(der).decode()],
+                    "x5t#S256": _b64(hashlib.sha256(der).digest())})
+        return out
+
+
+class KeyManager:
+    """Owns the signing keys of one issuer (a directory of JSON files)."""
+
+    def __init__(self, directory: Path, *, algorithms: Sequence[str], default_alg: str, clock: Clock,
+                 settings: KeySettings, audit: AuditSink, common_name: str | None = None) -> None:
+        self.directory = Path(directory)
+        self.algorithms = list(dict.fromkeys([default_alg, *algorithms]))
+        self.default_alg = default_alg
+        self.clock = clock
+        self.settings = settings
+        self.audit = audit
+        self.common_name = common_name or self.directory.name or "stsmock"
+        self._keys: dict[str, _Key] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+    def ensure(self) -> None:
+        """Load persisted keys, then make sure every algorithm has a signing key."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._keys.clear()
+        for path in sorted(self.directory.glob("*.json")):
+            try:
+                key = _Key(json.loads(path.read_text()))
+            except (ValueError, KeyError, TypeError) as exc:
+                self.audit.record("key.load_failed", file=path.name, error=str(exc)[:200])
+                continue
+            self._keys[key.kid] = key
+        for alg in self.algorithms:
+            if not self._usable(alg):
+                self._generate(alg, activate_at=self.clock.now())
+
+    def _usable(self, alg: str) -> list[_Key]:
+        """Keys of ``alg`` that sign now or will (active or next), newest activation first."""
+        now = self.clock.now()
+        keys = [k for k in self._keys.values() if k.alg == alg and k.state(now) in ("active", "next")]
+        return sorted(keys, key=lambda k: k.record["activated_at"], reverse=True)
+
+    def _generate(self, alg: str, *, activate_at: float) -> _Key:
+        if alg not in KEY_SPECS:
+            raise ValueError(f"unsupported algorithm {alg!r}")
+        kty, size = KEY_SPECS[alg]
+        key = jwk.generate_key(kty, size, private=True)
+        kid = key.thumbprint()
+        now = self.clock.now()
+        record = {
+            "kid": kid, "alg": alg, "kty": kty,
+            "jwk": key.as_dict(private=True),
+            "cert_pem": self._certificate(key.private_key, now),
+            "created_at": now, "activated_at": activate_at, "retired_at": None, "expires_at": None,
+        }
+        created = _Key(record)
+        self._keys[kid] = created
+        self._persist(created)
+        self.audit.record("key.created", kid=kid, alg=alg, activated_at=activate_at)
+        return created
+
+    def _certificate(self, private_key: Any, now: float) -> str:
+        """Self-signed X.509 over the same key (for JWKS ``x5c``; RGW needs it)."""
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.common_name)])
+        start = dt.datetime.fromtimestamp(now, dt.UTC) - dt.timedelta(days=1)
+        builder = (x509.CertificateBuilder()
+                   .subject_name(name).issuer_name(name)
+                   .public_key(private_key.public_key())
+                   .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1)
+                   .not_valid_before(start)
+                   .not_valid_after(start + dt.timedelta(days=CERT_VALIDITY_DAYS))
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
+        digest = None if isinstance(private_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+        cert = builder.sign(private_key, digest)
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def _persist(self, key: _Key) -> None:
+        """Atomic write: temp file (0600) in the same directory, then ``os.replace``."""
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(key.record, fh, indent=1, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.directory / f"{key.kid}.json")
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    # -- admin operations -------------------------------------------------------------
+    def list(self) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        out = []
+        for key in self._ordered(now, include_unpublished=True):
+            r = key.record
+            out.append({"kid": key.kid, "alg": key.alg, "kty": r["kty"], "state": key.state(now),
+                        "published": key.published(now), "created_at": r["created_at"],
+                        "activated_at": r["activated_at"], "retired_at": r.get("retired_at"),
+                        "expires_at": r.get("expires_at")})
+        return out
+
+    def rotate(self, alg: str | None = None) -> dict[str, Any]:
+        """Publish a new key now; it signs after ``publish_ahead_seconds``; the old one retires then."""
+        alg = alg or self.default_alg
+        if alg not in self.algorithms:
+            raise ValueError(f"algorithm {alg!r} is not configured for this issuer")
+        now = self.clock.now()
+        activate_at = now + self.settings.publish_ahead_seconds
+        previous = [k for k in self._keys.values() if k.alg == alg and k.state(now) in ("active", "next")]
+        new = self._generate(alg, activate_at=activate_at)
+        for old in previous:
+            old.record["retired_at"] = activate_at
+            old.record["expires_at"] = activate_at + self.settings.retire_grace_seconds
+            self._persist(old)
+            self.audit.record("key.retired", kid=old.kid, alg=alg, expires_at=old.record["expires_at"])
+        self.audit.record("key.rotated", kid=new.kid, alg=alg, activated_at=activate_at)
+        return self._meta(new.kid)
+
+    def retire(self, kid: str, *, immediately: bool = False) -> dict[str, Any]:
+        """Retire a key (still published for the grace period, or removed at once)."""
+        key = self._keys.get(kid)
+        if key is None:
+            raise KeyError(kid)
+        now = self.clock.now()
+        if key.record.get("retired_at") is None or key.record["retired_at"] > now:
+            key.record["retired_at"] = now
+        key.record["expires_at"] = now if immediately else key.record["retired_at"] + self.settings.retire_grace_seconds
+        self._persist(key)
+        self.audit.record("key.retired", kid=kid, alg=key.alg, immediately=immediately)
+        if not self._usable(key.alg):
+            self._generate(key.alg, activate_at=now)
+        return self._meta(kid)
+
+    def _meta(self, kid: str) -> dict[str, Any]:
+        return next(m for m in self.list() if m["kid"] == kid)
+
+    # -- use ---------------------------------------------------------------------------
+    def signing_key(self, alg: str) -> tuple[str, Any]:
+        """The key that signs ``alg`` now: newest active; a pending next key if none is active."""
+        now = self.clock.now()
+        usable = self._usable(alg)
+        active = [k for k in usable if k.state(now) == "active"]
+        if active:
+            chosen = active[0]
+        elif usable:
+            chosen = usable[-1]
+        elif alg in KEY_SPECS:
+            chosen = self._generate(alg, activate_at=now)
+            if alg not in self.algorithms:
+                self.algorithms.append(alg)
+        else:
+            raise ValueError(f"unsupported algorithm {alg!r}")
+        return chosen.kid, chosen.key
+
+    def verification_key(self, kid: str) -> tuple[str, Any] | None:
+        """(alg, key) for a still-published kid, else None."""
+        key = self._keys.get(kid)
+        if key is None or not key.published(self.clock.now()):
+            return None
+        return key.alg, key.key
+
+    def _ordered(self, now: float, *, include_unpublished: bool = False) -> list[_Key]:
+        keys = [k for k in self._keys.values() if include_unpublished or k.published(now)]
+        rank_state = {"active": 0, "next": 1, "retired": 2}
+
+        def rank(k: _Key) -> tuple[int, int, int, float]:
+            state = k.state(now)
+            first = 0 if (state == "active" and k.alg == self.default_alg) else 1
+            alg_rank = self.algorithms.index(k.alg) if k.alg in self.algorithms else len(self.algorithms)
+            return (first, rank_state[state], alg_rank, -k.record["activated_at"])
+
+        return sorted(keys, key=rank)
+
+    def jwks(self) -> dict[str, Any]:
+        now = self.clock.now()
+        return {"keys": [k.public_jwk() for k in self._ordered(now)]}

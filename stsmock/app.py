@@ -1,0 +1,143 @@
+"""The composition root: build the aiohttp application from a config.
+
+It wires the store, the clock, the audit log and the revocation registry into
+the two planes, mounts the issuers (``default`` at the base URL, others under
+``/issuers/{name}``), the STS front end, the admin API and the ops endpoints.
+``create_app`` is the public embedding API.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from issuer.service import IssuerService, add_issuer_routes
+from stsproxy.settings import StsSettings
+
+from . import datadir
+from .audit import AuditLog
+from .clock import VirtualClock
+from .config import Config, expand_placeholders
+from .middleware import error_middleware
+from .revocations import RevocationRegistry
+from .store import Store
+
+log = logging.getLogger("stsmock")
+
+RUNTIME: web.AppKey[Runtime] = web.AppKey("stsmock.runtime")
+
+
+@dataclass
+class Runtime:
+    """Everything one running stsmock holds; what the admin API and plugins touch."""
+
+    config: Config
+    base_url: str
+    data_dir: Path
+    clock: VirtualClock
+    store: Store
+    audit: AuditLog
+    revocations: RevocationRegistry
+    admin_token: str
+    admin_token_path: Path | None
+    issuers: dict[str, IssuerService] = field(default_factory=dict)
+    sts: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def issuer_url(self, name: str) -> str:
+        return self.base_url if name == "default" else f"{self.base_url}/issuers/{name}"
+
+    def issuer_urls(self) -> dict[str, str]:
+        return {name: self.issuer_url(name) for name in self.issuers} or {
+            i.name: self.issuer_url(i.name) for i in self.config.issuers
+        }
+
+    def expanded_sts_settings(self) -> StsSettings:
+        """STS settings with {issuer:NAME}/{provider:NAME} placeholders resolved."""
+        raw = self.config.sts.model_dump(mode="json")
+        urls = {i.name: self.issuer_url(i.name) for i in self.config.issuers}
+        return StsSettings.model_validate(expand_placeholders(raw, urls))
+
+
+def build_runtime(config: Config, *, data_dir: Path, base_url: str, clock: VirtualClock | None = None) -> Runtime:
+    data_dir = datadir.prepare(data_dir)
+    clock = clock or VirtualClock()
+    store = Store(data_dir / "state.db", now=clock.now)
+    audit = AuditLog(store, path=(data_dir / config.audit.file) if config.audit.file else None, now=clock.now)
+    revocations = RevocationRegistry(
+        store, now=clock.now, on_revoke=lambda rec: audit.record("revocation.added", severity="high", revocation=rec)
+    )
+    token, token_path = datadir.admin_token(data_dir, config.admin.token)
+    runtime = Runtime(
+        config=config,
+        base_url=base_url.rstrip("/"),
+        data_dir=data_dir,
+        clock=clock,
+        store=store,
+        audit=audit,
+        revocations=revocations,
+        admin_token=token,
+        admin_token_path=token_path,
+    )
+    for settings in config.issuers:
+        service = IssuerService(
+            settings,
+            issuer_url=runtime.issuer_url(settings.name),
+            data_dir=data_dir,
+            clock=clock,
+            store=store,
+            audit=audit,
+            revocations=revocations,
+        )
+        runtime.issuers[settings.name] = service
+    from .sts_wiring import build_sts
+
+    runtime.sts = build_sts(runtime)
+    return runtime
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_app(
+    config: Config,
+    *,
+    data_dir: Path,
+    base_url: str,
+    clock: VirtualClock | None = None,
+) -> web.Application:
+    """Build the whole application. ``base_url`` is the public issuer base URL."""
+    runtime = build_runtime(config, data_dir=data_dir, base_url=base_url, clock=clock)
+    return app_for_runtime(runtime)
+
+
+def app_for_runtime(runtime: Runtime) -> web.Application:
+    config = runtime.config
+    app = web.Application(
+        client_max_size=config.server.max_body_bytes,
+        middlewares=[error_middleware],
+    )
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", _healthz)
+    from .admin import add_admin_routes
+
+    add_admin_routes(app, runtime)
+    for name, service in runtime.issuers.items():
+        add_issuer_routes(app, service, "" if name == "default" else f"/issuers/{name}")
+    from stsproxy.web import add_sts_routes
+
+    add_sts_routes(app, runtime.sts)
+
+    async def _cleanup(app: web.Application) -> Any:
+        yield
+        await runtime.sts.close()
+        runtime.audit.close()
+        runtime.store.close()
+
+    app.cleanup_ctx.append(_cleanup)
+    return app

@@ -1,0 +1,1 @@
+"""pytest plugin: fixtures for an in-process stsmock (filled in below)."""

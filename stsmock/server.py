@@ -1,0 +1,113 @@
+"""Run the application: bind, announce readiness, stop cleanly on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from . import datadir
+from .config import Config
+from .logging_setup import configure_logging
+
+log = logging.getLogger("stsmock")
+
+
+@dataclass
+class ServeOptions:
+    config: Config
+    data_dir: Path
+    host: str
+    port: int
+    public_url: str | None
+    token_file: Path | None = None
+    token_refresh: int = 300
+    announce: Callable[[str], None] = print
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def base_url_for(host: str, port: int, public_url: str | None) -> str:
+    if public_url:
+        return public_url.rstrip("/")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - display only
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+async def serve(options: ServeOptions, *, sock: socket.socket | None = None, worker: int = 0) -> None:
+    from .app import app_for_runtime, build_runtime
+    from .token_file import TokenFileWriter
+
+    sock = sock or bind_socket(options.host, options.port)
+    port = sock.getsockname()[1]
+    base_url = base_url_for(options.host, port, options.public_url)
+    runtime = build_runtime(options.config, data_dir=options.data_dir, base_url=base_url)
+    app = app_for_runtime(runtime)
+    writers = []
+    for spec in options.config.token_files:
+        writers.append(TokenFileWriter.from_settings(runtime, spec))
+    if options.token_file is not None:
+        writers.append(TokenFileWriter(runtime, Path(options.token_file), refresh_seconds=options.token_refresh))
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.SockSite(runner, sock)
+    await site.start()
+    for writer in writers:
+        writer.start()
+    if worker == 0:
+        datadir.write_server_info(
+            runtime.data_dir, {"url": base_url, "pid": os.getpid(), "admin_token_file": str(runtime.admin_token_path or "")}
+        )
+        where = runtime.admin_token_path or "config (admin.token)"
+        options.announce(f"stsmock ready at {base_url} (admin token: {where})")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        for writer in writers:
+            await writer.stop()
+        await runner.cleanup()
+
+
+def run(options: ServeOptions, *, workers: int = 1) -> int:
+    configure_logging(options.config.server.log_level, options.config.server.log_format)
+    if workers <= 1:
+        asyncio.run(serve(options))
+        return 0
+    from .workers import run_workers
+
+    return run_workers(options, workers)
+
+
+def main_guard(func: Callable[[], int]) -> int:
+    try:
+        return func()
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"stsmock: {exc.strerror or exc}", file=sys.stderr)
+        return 1

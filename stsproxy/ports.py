@@ -1,0 +1,47 @@
+"""What the STS plane needs from the outside world, as narrow protocols.
+
+The composition root (``stsmock``) provides the implementations; this plane
+never imports it, so dependency arrows point one way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Current time as epoch seconds (virtual in tests and via the admin API)."""
+
+
+class StateStore(Protocol):
+    """Namespaced durable records with optional expiry (sessions, credentials)."""
+
+    def put(self, kind: str, key: str, value: dict[str, Any], expires_at: float | None = None) -> None: ...
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None: ...
+
+    def take(self, kind: str, key: str) -> dict[str, Any] | None:
+        """Atomically read and delete; the one-time-use primitive for codes."""
+
+    def delete(self, kind: str, key: str) -> bool: ...
+
+    def items(self, kind: str) -> list[tuple[str, dict[str, Any]]]: ...
+
+
+class AuditSink(Protocol):
+    def record(self, event: str, **fields: Any) -> None:
+        """Write one structured audit record. Never pass secrets or whole tokens."""
+
+
+class Revocations(Protocol):
+    def check(self, facts: dict[str, Any]) -> dict[str, Any] | None:
+        """Return the matching revocation record for these token facts, or None.
+
+        ``facts`` may hold: jti, sub, client_id, iss, role_arn, session_name,
+        access_key, iat (epoch seconds).
+        """
+
+    def revoke(self, by: str, value: str, *, reason: str = "", source: str = "", issued_before: float | None = None) -> dict[str, Any]:
+        """Persist a revocation. ``by`` is one of jti, sub, client_id, session,
+        access_key, iss (with issued_before) or role_arn (with issued_before)."""
