@@ -57,8 +57,8 @@ def invalid_scope(description: str) -> OAuthError:
 
 def invalid_token(description: str) -> OAuthError:
     """RFC 6750 §3 bearer-token error for the userinfo endpoint."""
-    return OAuthError("invalid_token", description, status=401,
-                      headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{_q(description)}"'})
+    challenge = f'Bearer error="invalid_token", error_description="{_q(description)}"'
+    return OAuthError("invalid_token", description, status=401, headers={"WWW-Authenticate": challenge})
 
 
 def _q(text: str) -> str:

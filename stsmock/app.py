@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from issuer.service import IssuerService, add_issuer_routes
+from issuer.endpoints import add_issuer_routes
+from issuer.service import IssuerService
 from stsproxy.settings import StsSettings
 
 from . import datadir

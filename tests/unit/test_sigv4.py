@@ -67,6 +67,11 @@ def boto_creds(c: MintedCredentials, *, secret: str | None = None, token: str | 
     return Credentials(c.access_key_id, secret or c.secret_access_key, c.session_token if token is _KEEP else token)
 
 
+def other_secret(secret: str) -> str:
+    """The same secret with its first character changed (never equal to the original)."""
+    return ("A" if secret[0] != "A" else "B") + secret[1:]
+
+
 def to_signed(prepared: Any) -> SignedRequest:
     """What the server sees: raw path, decoded query pairs, headers incl. Host as urllib3 sends it, body."""
     parts = urllib.parse.urlsplit(prepared.url)
@@ -234,7 +239,7 @@ def test_verify_directly(creds: MintedCredentials) -> None:
     assert auth is not None
     verify(req, auth, creds.secret_access_key, now=time.time())
     with pytest.raises(SignatureDoesNotMatch) as info:
-        verify(req, auth, "x" + creds.secret_access_key[1:], now=time.time())
+        verify(req, auth, other_secret(creds.secret_access_key), now=time.time())
     assert info.value.check == "sigv4-signature"
     assert info.value.message.startswith("The request signature we calculated does not match")
 
@@ -562,7 +567,7 @@ async def test_end_to_end_with_boto3(aiohttp_server: Any, codec: SessionTokenCod
         results: list[Any] = [client(creds.secret_access_key).get_caller_identity()]
         results.append(client(creds.secret_access_key, "/sts/v1/").get_caller_identity())
         try:
-            client("x" + creds.secret_access_key[1:]).get_caller_identity()
+            client(other_secret(creds.secret_access_key)).get_caller_identity()
         except ClientError as exc:
             results.append(exc.response)
         results.append(

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# System packages the interop and browser tests use (Debian): Ceph RGW and Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+command -v radosgw >/dev/null 2>&1 || missing+=(ceph-mon ceph-osd radosgw ceph-common)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if ((${#missing[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,55 @@
+"""Wire the STS plane: trusted issuers (built-in and external), codec, extensions.
+
+The built-in issuers are trusted exactly like external ones — through a JWKS
+document — only the transport differs: their JWKS is handed over in-process
+instead of fetched over HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stsproxy.credentials import SessionTokenCodec
+from stsproxy.service import StsExtensions, StsService
+from stsproxy.verify import StaticJwksSource, TokenVerifier, TrustedIssuer
+
+from . import datadir
+
+if TYPE_CHECKING:
+    from .app import Runtime
+
+BUILTIN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
+
+
+def trusted_issuers(runtime: Runtime) -> list[TrustedIssuer]:
+    settings = runtime.expanded_sts_settings()
+    out: list[TrustedIssuer] = []
+    for name, service in runtime.issuers.items():
+        out.append(
+            TrustedIssuer(
+                issuer=runtime.issuer_url(name),
+                audiences=(),
+                algorithms=tuple(service.settings.algorithms) or BUILTIN_ALGORITHMS,
+                jwks_source=StaticJwksSource(service.jwks),
+            )
+        )
+    timeout = settings.validation.fetch_timeout_seconds
+    for external in settings.trusted_issuers:
+        out.append(TrustedIssuer.from_settings(external, timeout=timeout))
+    return out
+
+
+def build_sts(runtime: Runtime) -> StsService:
+    settings = runtime.expanded_sts_settings()
+    verifier = TokenVerifier(trusted_issuers(runtime), settings.validation, clock=runtime.clock)
+    codec = SessionTokenCodec(datadir.secret_key(runtime.data_dir, "session-token.key"))
+    return StsService(
+        settings,
+        verifier=verifier,
+        codec=codec,
+        clock=runtime.clock,
+        store=runtime.store,
+        audit=runtime.audit,
+        revocations=runtime.revocations,
+        extensions=StsExtensions(),
+    )
