@@ -26,6 +26,8 @@ from issuer.settings import ClientSettings
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+GRANT_KEY = web.RequestKey("issuer.grant", str)
+CLIENT_KEY = web.RequestKey("issuer.client_id", str)
 
 
 def json_response(body: Any, *, status: int = 200, no_store: bool = False,
@@ -43,7 +45,7 @@ def _guard(svc: IssuerService, endpoint: str, fn: Handler, *, methods: tuple[str
             return await fn(request)
         except OAuthError as exc:
             svc.audit.record("token.denied", issuer=svc.settings.name, endpoint=endpoint,
-                             grant=request.get("issuer.grant"), client_id=request.get("issuer.client_id"),
+                             grant=request.get(GRANT_KEY), client_id=request.get(CLIENT_KEY),
                              error=exc.error, check=exc.check)
             return exc.response()
         except login.PageError as exc:
@@ -75,11 +77,11 @@ def _token(svc: IssuerService) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         form = await read_form(request)
         grant_type = form.one("grant_type")
-        request["issuer.grant"] = grant_type
+        request[GRANT_KEY] = grant_type or ""
         if not grant_type:
             raise invalid_request("missing grant_type", check="grant_type")
         client = authenticate_client(svc.settings, request.headers, form)
-        request["issuer.client_id"] = client.client_id
+        request[CLIENT_KEY] = client.client_id
         grant = svc.grants.get(grant_type)
         if grant is None:
             raise OAuthError("unsupported_grant_type", "grant_type not supported", check="grant_type")
@@ -98,7 +100,7 @@ def _device_authorization(svc: IssuerService) -> Handler:
 
 def _client(svc: IssuerService, request: web.Request, form: Any) -> ClientSettings:
     client = authenticate_client(svc.settings, request.headers, form)
-    request["issuer.client_id"] = client.client_id
+    request[CLIENT_KEY] = client.client_id
     return client
 
 

@@ -218,7 +218,9 @@ EOF
 
   log "mon on 127.0.0.1:$CEPH_MON_PORT (dir $C)"
   ceph-authtool --create-keyring "$C/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
-  monmaptool --create --add a "127.0.0.1:$CEPH_MON_PORT" --fsid "$fsid" "$C/monmap" >/dev/null
+  # --addv with an explicit v1: monmaptool --add would record any port other than 6789 as msgr v2,
+  # and with 'ms bind msgr2 = false' clients then hang forever talking to the mon.
+  monmaptool --create --addv a "[v1:127.0.0.1:$CEPH_MON_PORT]" --fsid "$fsid" "$C/monmap" >/dev/null
   ceph-mon -c "$C/ceph.conf" --mkfs -i a --monmap "$C/monmap" --keyring "$C/keyring" >"$C/log/mon-mkfs.out" 2>&1 \
     || fail_start "ceph-mon --mkfs failed"
   spawn mon ceph-mon -c "$C/ceph.conf" -i a -f

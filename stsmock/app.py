@@ -130,6 +130,7 @@ def app_for_runtime(runtime: Runtime) -> web.Application:
     add_admin_routes(app, runtime)
     for name, service in runtime.issuers.items():
         add_issuer_routes(app, service, "" if name == "default" else f"/issuers/{name}")
+    # feature routes (each feature module exposes install(app, runtime)); keep before the STS catch-all
     from stsproxy.web import add_sts_routes
 
     add_sts_routes(app, runtime.sts)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -153,7 +152,7 @@ def load_yaml_text(text: str, *, source: str) -> Any:
 
 
 def default_config_text() -> str:
-    return resources.files("stsmock").joinpath("default-config.yaml").read_text(encoding="utf-8")
+    return (Path(__file__).parent / "default-config.yaml").read_text(encoding="utf-8")
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -563,15 +563,14 @@ class StsService:
                     raise InvalidParameterValue("Token is expired", check="exp")
                 return remaining
             return requested
-        duration = 3600 if requested is None else requested
+        default = role.settings.default_session_duration if role is not None else None
+        duration = (default or 3600) if requested is None else requested
         if role is not None and duration > role.max_session_duration:
             raise ValidationError(
                 "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
                 check="duration-max",
                 detail={"requested": duration, "max_session_duration": role.max_session_duration},
             )
-        if role is None and requested is None:
-            return duration
         return duration
 
     def _time_context(self) -> dict[str, Any]:

@@ -116,6 +116,9 @@ class RoleSettings(Strict):
     #: Names of entries in ``sts.managed_policies``.
     managed_policies: list[str] = Field(default_factory=list)
     max_session_duration: int = Field(default=3600, ge=900, le=31_536_000)
+    #: Duration when the request has no DurationSeconds (AWS: 3600). A short value (e.g. 900)
+    #: makes SDKs refresh on every use, which is handy for testing refresh logic.
+    default_session_duration: int | None = Field(default=None, ge=900, le=31_536_000)
     tags: dict[str, str] = Field(default_factory=dict)
     profile: Profile | None = None
     upstream: RoleUpstreamSettings | None = None
