@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from issuer.settings import IssuerSettings
 from stsproxy.credentials import SessionTokenCodec
 from stsproxy.service import StsExtensions, StsService
 from stsproxy.verify import StaticJwksSource, TokenVerifier, TrustedIssuer
@@ -21,6 +22,16 @@ if TYPE_CHECKING:
 BUILTIN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
 
 
+def builtin_audiences(settings: IssuerSettings) -> tuple[str, ...]:
+    """IAM's ClientIDList for a built-in issuer: every client id and client audience."""
+    out: list[str] = []
+    for client in settings.clients:
+        out.append(client.client_id)
+        audience = client.audience
+        out.extend([audience] if isinstance(audience, str) else audience or [])
+    return tuple(dict.fromkeys(out))
+
+
 def trusted_issuers(runtime: Runtime) -> list[TrustedIssuer]:
     settings = runtime.expanded_sts_settings()
     out: list[TrustedIssuer] = []
@@ -28,7 +39,7 @@ def trusted_issuers(runtime: Runtime) -> list[TrustedIssuer]:
         out.append(
             TrustedIssuer(
                 issuer=runtime.issuer_url(name),
-                audiences=(),
+                audiences=builtin_audiences(service.settings),
                 algorithms=tuple(service.settings.algorithms) or BUILTIN_ALGORITHMS,
                 jwks_source=StaticJwksSource(service.jwks),
             )

@@ -43,6 +43,10 @@ def merge_params(query: Iterable[tuple[str, str]], body: Iterable[tuple[str, str
     missing from the query; AWS never sees both); within one source the first
     occurrence wins, like Go's ``Form.Get``.
     """
+    if isinstance(query, Mapping):  # a MultiDict iterates keys; its items() keeps duplicates
+        query = query.items()
+    if isinstance(body, Mapping):
+        body = body.items()
     merged: dict[str, str] = {}
     for key, value in query:
         merged.setdefault(key, value)
@@ -82,9 +86,7 @@ def parse_form_body(body: bytes, content_type: str | None) -> list[tuple[str, st
             )
         name, _, value = field.partition("=")
         try:
-            pairs.append(
-                (unquote_plus(name, errors="strict"), unquote_plus(value, errors="strict"))
-            )
+            pairs.append((unquote_plus(name, errors="strict"), unquote_plus(value, errors="strict")))
         except UnicodeDecodeError:
             raise InvalidParameterValue(
                 "Malformed query string: a percent-encoded value is not valid UTF-8", check="form-body"
@@ -122,9 +124,7 @@ def tags_from_params(params: Mapping[str, str]) -> list[tuple[str, str]]:
         {index for index, _ in _member_indexes(params, "Tags.member.", ".Key")}
         | {index for index, _ in _member_indexes(params, "Tags.member.", ".Value")}
     )
-    return [
-        (params.get(f"Tags.member.{i}.Key", ""), params.get(f"Tags.member.{i}.Value", "")) for i in indexes
-    ]
+    return [(params.get(f"Tags.member.{i}.Key", ""), params.get(f"Tags.member.{i}.Value", "")) for i in indexes]
 
 
 # --------------------------------------------------------------------------- rendering
@@ -163,9 +163,7 @@ def format_expiration(epoch: float | int | datetime) -> str:
 
 def _escape(text: str) -> str:
     text = _XML_INVALID.sub("\ufffd", text)
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#xD;")
-    )
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#xD;")
 
 
 def _text(value: Any) -> str:

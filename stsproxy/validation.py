@@ -204,9 +204,7 @@ def check_version_and_action(
     version = params.get("Version")
     if profile == "minio":
         if version != STS_VERSION:
-            raise MissingParameter(
-                f"Invalid STS API version {version or ''}, expecting {STS_VERSION}", check="version"
-            )
+            raise MissingParameter(f"Invalid STS API version {version or ''}, expecting {STS_VERSION}", check="version")
         if not action:
             raise MissingAction("Unsupported action ", check="action")
         if supported is not None and action not in supported:

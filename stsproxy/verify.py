@@ -159,9 +159,14 @@ class HttpJwksSource:
                     raise IdpUnreachable(f"{what} {url} answered HTTP {resp.status}")
                 if resp.content_length is not None and resp.content_length > self._max_bytes:
                     raise IdpUnreachable(f"{what} {url} is larger than {self._max_bytes} bytes")
-                body = await resp.content.read(self._max_bytes + 1)
-                if len(body) > self._max_bytes:
-                    raise IdpUnreachable(f"{what} {url} is larger than {self._max_bytes} bytes")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.content.iter_chunked(65536):
+                    size += len(chunk)
+                    if size > self._max_bytes:  # chunked responses carry no Content-Length
+                        raise IdpUnreachable(f"{what} {url} is larger than {self._max_bytes} bytes")
+                    chunks.append(chunk)
+                body = b"".join(chunks)
         except IdpUnreachable:
             raise
         except TimeoutError:

@@ -225,3 +225,94 @@ def issuer_verify() -> Callable[..., Awaitable[dict[str, Any]]]:
         return await asyncio.to_thread(_verify_both, jwks_url, token, **kw)
 
     return verify
+
+
+# -- helpers shared by the issuer app tests (exposed through the ``issuer_h`` fixture) ------------
+ISSUER_REDIRECT = "http://127.0.0.1:9999/cb"
+
+
+def _basic(client_id: str, secret: str) -> dict[str, str]:
+    """RFC 6749 §2.3.1 Basic header (id and secret form-urlencoded first)."""
+    import base64
+    from urllib.parse import quote_plus
+
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+def _s256(verifier: str) -> str:
+    import base64
+    import hashlib
+
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def _form_fields(html: str) -> dict[str, str]:
+    """Hidden inputs of the first form (req_id, csrf_token)."""
+    from html.parser import HTMLParser
+
+    fields: dict[str, str] = {}
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            if tag == "input" and a.get("type") == "hidden" and a.get("name"):
+                fields[str(a["name"])] = a.get("value") or ""
+
+    Parser().feed(html)
+    return fields
+
+
+def _header(token: str) -> dict[str, Any]:
+    import base64
+    import json
+
+    part = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def _claims(token: str) -> dict[str, Any]:
+    import base64
+    import json
+
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+async def _authorize_code(env: IssuerEnv, *, scope: str = "openid offline_access s3", login_hint: str = "alice",
+                          client_id: str = "web", redirect_uri: str = ISSUER_REDIRECT, method: str = "S256",
+                          nonce: str = "n-1") -> tuple[str, str]:
+    """Headless /authorize (login_hint) -> (code, verifier)."""
+    import secrets
+    from urllib.parse import parse_qs, urlsplit
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = _s256(verifier) if method == "S256" else verifier
+    resp = await env.client.get("/authorize", params={
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": scope,
+        "state": "st-1", "nonce": nonce, "code_challenge": challenge, "code_challenge_method": method,
+        "login_hint": login_hint}, allow_redirects=False)
+    assert resp.status == 302, await resp.text()
+    q = parse_qs(urlsplit(resp.headers["Location"]).query)
+    return q["code"][0], verifier
+
+
+async def _redeem(env: IssuerEnv, code: str, verifier: str, *, client: tuple[str, str | None] = ("web", "web-secret"),
+                  redirect_uri: str = ISSUER_REDIRECT) -> Any:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier}
+    headers = {}
+    if client[1] is None:
+        data["client_id"] = client[0]
+    else:
+        headers = _basic(client[0], client[1])
+    return await env.client.post("/token", data=data, headers=headers)
+
+
+@pytest.fixture
+def issuer_h() -> Any:
+    """Namespace of helpers for the issuer app tests."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(settings=issuer_default_settings, basic=_basic, s256=_s256, form_fields=_form_fields,
+                           header=_header, claims=_claims, authorize_code=_authorize_code, redeem=_redeem,
+                           redirect=ISSUER_REDIRECT, web=_basic("web", "web-secret"))

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
 
-from conftest import issuer_default_settings
+
 
 ALGS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 REDIRECT = "http://127.0.0.1:9999/cb"
@@ -50,8 +50,8 @@ async def code_flow(env, *, scope="openid offline_access s3", login_hint="alice"
 
 
 @pytest.mark.parametrize("alg", ALGS)
-async def test_every_grant_verifies_for_every_alg(issuer_factory, issuer_verify, alg):
-    settings = issuer_default_settings()
+async def test_every_grant_verifies_for_every_alg(issuer_factory, issuer_verify, issuer_h, alg):
+    settings = issuer_h.settings()
     settings.clients[0].signing_alg = alg
     settings.clients[0].grant_types = ["all"]
     env = await issuer_factory(settings, second=False)
@@ -165,8 +165,8 @@ async def test_claim_templates(issuer_env, issuer_verify):
     assert (await resp.json())["error"] == "invalid_request"
 
 
-async def test_audience_as_list_and_resource(issuer_factory, issuer_verify):
-    env = await issuer_factory(issuer_default_settings(audience_as_list=True), second=False)
+async def test_audience_as_list_and_resource(issuer_factory, issuer_verify, issuer_h):
+    env = await issuer_factory(issuer_h.settings(audience_as_list=True), second=False)
     resp = await env.client.post("/token", data={"grant_type": "client_credentials"}, headers=WEB)
     claims = await issuer_verify(env.base_url + "/jwks", (await resp.json())["access_token"], audience="sts")
     assert claims["aud"] == ["sts"]

@@ -114,7 +114,7 @@ def test_aws_cli_parses_response(stsmock, tmp_path):
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert bad.returncode == 255
-    assert "AccessDenied" in bad.stderr
+    assert "InvalidIdentityToken" in bad.stderr and "Incorrect token audience" in bad.stderr
 
 
 def test_assume_role_chaining_capped_at_one_hour(stsmock):

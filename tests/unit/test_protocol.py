@@ -175,6 +175,9 @@ def test_merge_query_wins_and_first_occurrence_wins() -> None:
         "Version": "2011-06-15",
         "Policy": "p",
     }
+    from multidict import MultiDict
+
+    assert merge_params(MultiDict([("A", "1"), ("A", "2")]), {"A": "b", "B": "2"}) == {"A": "1", "B": "2"}
 
 
 # --------------------------------------------------------------------------- form body
