@@ -291,6 +291,26 @@ def clock(action: str, value: str | None, url: str | None, admin_token: str | No
     click.echo(json.dumps(state, indent=2))
 
 
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), default=None)
+@click.option("--profile", type=click.Choice(["aws", "minio", "ceph-rgw"]), default="aws", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--max-session", type=DURATION, default=None, help="Longest acceptable session (default 12h; 365d for minio).")
+def check(config_path: str | None, profile: str, fmt: str, max_session: int | None) -> None:
+    """Lint an architecture: trust, audiences, session lengths, break-glass, profile quirks."""
+    from stsmock.lint import format_text, lint
+
+    if max_session is None:
+        max_session = 31_536_000 if profile == "minio" else 43_200
+    findings = lint(_load_config(config_path), profile=profile, max_session_seconds=max_session)  # type: ignore[arg-type]
+    if fmt == "json":
+        click.echo(json.dumps([f.as_dict() for f in findings], indent=2))
+    else:
+        click.echo(format_text(findings))
+    if any(f.severity == "error" for f in findings):
+        sys.exit(1)
+
+
 from .assume import assume, env  # noqa: E402  (commands defined in their own module)
 
 cli.add_command(assume)

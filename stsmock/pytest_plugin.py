@@ -280,6 +280,46 @@ class StsmockHelper:
         records: list[dict[str, Any]] = self.runtime.audit.query(**filters)
         return records
 
+    # toolkit: faults, break-glass, simulation ------------------------------
+    def fault(
+        self,
+        endpoint: str = "sts",
+        *,
+        error: str | None = None,
+        count: int | None = None,
+        latency_ms: int = 0,
+        jwks_outage: bool = False,
+        drop_connection: bool = False,
+        probability: float | None = None,
+        seed: int | None = None,
+        **match: Any,
+    ) -> dict[str, Any]:
+        """Add a fault rule (``match`` takes action=, role_arn=, client_id=); returns the rule."""
+        from .faults import engine_for
+
+        effect = {
+            "error": error, "latency_ms": latency_ms, "jwks_outage": jwks_outage, "drop_connection": drop_connection
+        }
+        body = {"match": {"endpoint": endpoint, **match}, "effect": effect, "count": count,
+                "probability": probability, "seed": seed}
+        return engine_for(self.runtime).add(body)
+
+    def clear_faults(self) -> int:
+        from .faults import engine_for
+
+        return engine_for(self.runtime).clear()
+
+    def arm(self, role: str, reason: str = "pytest", ttl: int = 900) -> dict[str, Any]:
+        """Arm the break-glass role ``role`` (by name) for ``ttl`` virtual seconds."""
+        from .breakglass import engine_for
+
+        return engine_for(self.runtime).arm(role, reason=reason, ttl_seconds=ttl, armed_by="pytest")
+
+    def disarm(self, role: str) -> dict[str, Any]:
+        from .breakglass import engine_for
+
+        return engine_for(self.runtime).disarm(role, why="pytest")
+
 
 @pytest.fixture
 def stsmock(stsmock_server: RunningServer) -> StsmockHelper:

@@ -14,7 +14,9 @@ from stsproxy.credentials import SessionTokenCodec
 from stsproxy.service import StsExtensions, StsService
 from stsproxy.verify import StaticJwksSource, TokenVerifier, TrustedIssuer
 
+from . import breakglass as _breakglass
 from . import datadir
+from . import faults as _faults
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -62,5 +64,9 @@ def build_sts(runtime: Runtime) -> StsService:
         store=runtime.store,
         audit=runtime.audit,
         revocations=runtime.revocations,
-        extensions=StsExtensions(),
+        extensions=StsExtensions(
+            fault=_faults.sts_hook(runtime),
+            break_glass=_breakglass.engine_for(runtime).check,
+            break_glass_used=_breakglass.engine_for(runtime).used,
+        ),
     )

@@ -206,7 +206,7 @@ def _verify_both(jwks_url: str, token: str, *, audience: Any = None, issuer: str
     signing_key = pyjwt.PyJWKClient(jwks_url, cache_keys=False).get_signing_key_from_jwt(token)
     options = {"verify_aud": audience is not None}
     claims = pyjwt.decode(token, signing_key.key, algorithms=[header["alg"]], audience=audience, issuer=issuer,
-                          options=options, leeway=5)
+                          options=options, leeway=60)
     with urllib.request.urlopen(jwks_url) as resp:  # noqa: S310 - local test server
         keyset = KeySet.import_key_set(json.load(resp))
     with warnings.catch_warnings():

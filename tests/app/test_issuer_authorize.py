@@ -129,8 +129,8 @@ async def test_pipeline_errors_redirect_with_state(issuer_env, issuer_h):
         assert q["error"] == error, over
         assert q["state"] == "xyz" and q["iss"] == env.base_url
     # public client without PKCE
-    params, _ = _params(issuer_h, client_id="spa", redirect_uri="http://x.example/cb", code_challenge=None, scope="openid",
-                        code_challenge_method=None)
+    params, _ = _params(issuer_h, client_id="spa", redirect_uri="http://x.example/cb", code_challenge=None,
+                        scope="openid", code_challenge_method=None)
     q = _q(await env.client.get("/authorize", params=params, allow_redirects=False))
     assert q["error"] == "invalid_request" and "PKCE" in q["error_description"]
     # prompt=none with login_hint is headless success

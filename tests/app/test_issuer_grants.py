@@ -2,51 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
-from urllib.parse import parse_qs, quote_plus, urlsplit
-
 import pytest
 
-
-
 ALGS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
-REDIRECT = "http://127.0.0.1:9999/cb"
-
-
-def basic(client_id: str, secret: str) -> dict[str, str]:
-    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
-    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-
-
-WEB = basic("web", "web-secret")
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 AT = "urn:ietf:params:oauth:token-type:access_token"
-
-
-def s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-
-
-async def code_flow(env, *, scope="openid offline_access s3", login_hint="alice", nonce="n-1",
-                    client_id="web", auth=WEB, redirect_uri=REDIRECT, method="S256"):
-    verifier = secrets.token_urlsafe(48)
-    challenge = s256(verifier) if method == "S256" else verifier
-    resp = await env.client.get("/authorize", params={
-        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": scope,
-        "state": "st-1", "nonce": nonce, "code_challenge": challenge, "code_challenge_method": method,
-        "login_hint": login_hint}, allow_redirects=False)
-    assert resp.status == 302, await resp.text()
-    q = parse_qs(urlsplit(resp.headers["Location"]).query)
-    assert q["state"] == ["st-1"] and q["iss"] == [env.base_url]
-    data = {"grant_type": "authorization_code", "code": q["code"][0], "redirect_uri": redirect_uri,
-            "code_verifier": verifier}
-    if auth is None:
-        data["client_id"] = client_id
-    resp = await env.client.post("/token", data=data, headers=auth)
-    return resp, q["code"][0], verifier
 
 
 @pytest.mark.parametrize("alg", ALGS)
@@ -58,31 +19,33 @@ async def test_every_grant_verifies_for_every_alg(issuer_factory, issuer_verify,
     jwks_url = env.base_url + "/jwks"
     tokens: dict[str, dict] = {}
 
-    resp = await env.client.post("/token", data={"grant_type": "client_credentials", "scope": "s3"}, headers=WEB)
+    resp = await env.client.post("/token", data={"grant_type": "client_credentials", "scope": "s3"}, headers=issuer_h.web)
     tokens["client_credentials"] = await resp.json()
     resp = await env.client.post("/token", data={"grant_type": "password", "username": "alice",
-                                                 "password": "alice-pw", "scope": "openid"}, headers=WEB)
+                                                 "password": "alice-pw", "scope": "openid"}, headers=issuer_h.web)
     tokens["password"] = await resp.json()
-    resp, _, _ = await code_flow(env)
-    tokens["authorization_code"] = await resp.json()
+    code, verifier = await issuer_h.authorize_code(env)
+    tokens["authorization_code"] = await (await issuer_h.redeem(env, code, verifier)).json()
     resp = await env.client.post("/token", data={"grant_type": "refresh_token",
                                                  "refresh_token": tokens["authorization_code"]["refresh_token"]},
-                                 headers=WEB)
+                                 headers=issuer_h.web)
     tokens["refresh_token"] = await resp.json()
     resp = await env.client.post("/token", data={
         "grant_type": EXCHANGE, "subject_token": tokens["password"]["access_token"], "subject_token_type": AT,
-        "audience": "other-service"}, headers=WEB)
+        "audience": "other-service"}, headers=issuer_h.web)
     tokens["token_exchange"] = await resp.json()
-    dev = await (await env.client.post("/device_authorization", data={"scope": "openid"}, headers=WEB)).json()
-    env.svc.store  # approve through the page (see test_issuer_device for the HTML path)
-    await _approve_device(env, dev["user_code"])
-    resp = await env.client.post("/token", data={"grant_type": DEVICE, "device_code": dev["device_code"]}, headers=WEB)
+    resp = await env.client.post("/device_authorization", data={"scope": "openid"}, headers=issuer_h.web)
+    dev = await resp.json()
+    page = await env.client.get("/device", params={"user_code": dev["user_code"]})
+    await env.client.post("/device", data={**issuer_h.form_fields(await page.text()), "username": "alice",
+                                           "password": "alice-pw", "action": "approve"})
+    resp = await env.client.post("/token", data={"grant_type": DEVICE, "device_code": dev["device_code"]}, headers=issuer_h.web)
     tokens["device_code"] = await resp.json()
 
     for grant, body in tokens.items():
         assert "access_token" in body, (grant, body)
-        assert body["token_type"] == ("N_A" if False else "Bearer")
-        header = _header(body["access_token"])
+        assert body["token_type"] == "Bearer"
+        header = issuer_h.header(body["access_token"])
         assert header["alg"] == alg and header["typ"] == "at+jwt" and header["kid"]
         aud = "other-service" if grant == "token_exchange" else "sts"
         claims = await issuer_verify(jwks_url, body["access_token"], audience=aud, issuer=env.base_url)
@@ -91,7 +54,7 @@ async def test_every_grant_verifies_for_every_alg(issuer_factory, issuer_verify,
             assert c in claims
         assert claims["policy"] == "readwrite"
         if "id_token" in body:
-            assert _header(body["id_token"])["typ"] == "JWT"
+            assert issuer_h.header(body["id_token"])["typ"] == "JWT"
             id_claims = await issuer_verify(jwks_url, body["id_token"], audience="web", issuer=env.base_url)
             assert id_claims["sub"] == claims["sub"]
     assert (await issuer_verify(jwks_url, tokens["client_credentials"]["access_token"]))["sub"] == "web"
@@ -104,35 +67,10 @@ async def test_every_grant_verifies_for_every_alg(issuer_factory, issuer_verify,
     assert tokens["token_exchange"]["issued_token_type"] == AT
 
 
-def _header(token: str) -> dict:
-    import json
-    part = token.split(".")[0]
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-
-
-async def _approve_device(env, user_code: str, action: str = "approve") -> None:
-    from html.parser import HTMLParser
-
-    page = await (await env.client.get("/device", params={"user_code": user_code})).text()
-    fields: dict[str, str] = {}
-
-    class P(HTMLParser):
-        def handle_starttag(self, tag, attrs):
-            a = dict(attrs)
-            if tag == "input" and a.get("type") == "hidden":
-                fields[a["name"]] = a.get("value", "")
-
-    P().feed(page)
-    resp = await env.client.post("/device", data={**fields, "username": "alice", "password": "alice-pw",
-                                                  "action": action})
-    assert resp.status == 200, await resp.text()
-
-
-async def test_client_credentials_claims_and_secret_encoding(issuer_env, issuer_verify):
+async def test_client_credentials_claims_and_secret_encoding(issuer_env, issuer_verify, issuer_h):
     env = issuer_env
     # RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding
-    raw = f"{quote_plus('svc')}:{quote_plus('svc s3cr:t/+')}"
-    header = {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode()}
+    header = issuer_h.basic("svc", "svc s3cr:t/+")
     resp = await env.client.post("/token", data={"grant_type": "client_credentials"}, headers=header)
     assert resp.status == 200, await resp.text()
     assert resp.headers["Cache-Control"] == "no-store"
@@ -145,15 +83,15 @@ async def test_client_credentials_claims_and_secret_encoding(issuer_env, issuer_
     assert resp.status == 200
     # second issuer signs with its own ES256 key
     resp = await env.client.post("/issuers/b/token", data={"grant_type": "client_credentials"},
-                                 headers=basic("bc", "bc-secret"))
+                                 headers=issuer_h.basic("bc", "bc-secret"))
     token = (await resp.json())["access_token"]
-    assert _header(token)["alg"] == "ES256"
+    assert issuer_h.header(token)["alg"] == "ES256"
     claims = await issuer_verify(env.base_url + "/issuers/b/jwks", token, issuer=env.base_url + "/issuers/b")
     assert claims["sub"] == "bc"
 
 
-async def test_claim_templates(issuer_env, issuer_verify):
-    auth = basic("tmpl", "tmpl-secret")
+async def test_claim_templates(issuer_env, issuer_verify, issuer_h):
+    auth = issuer_h.basic("tmpl", "tmpl-secret")
     resp = await issuer_env.client.post("/token", data={"grant_type": "password", "username": "bob",
                                                         "password": "bob-pw", "tenant": "acme"}, headers=auth)
     body = await resp.json()
@@ -167,10 +105,10 @@ async def test_claim_templates(issuer_env, issuer_verify):
 
 async def test_audience_as_list_and_resource(issuer_factory, issuer_verify, issuer_h):
     env = await issuer_factory(issuer_h.settings(audience_as_list=True), second=False)
-    resp = await env.client.post("/token", data={"grant_type": "client_credentials"}, headers=WEB)
+    resp = await env.client.post("/token", data={"grant_type": "client_credentials"}, headers=issuer_h.web)
     claims = await issuer_verify(env.base_url + "/jwks", (await resp.json())["access_token"], audience="sts")
     assert claims["aud"] == ["sts"]
     resp = await env.client.post("/token", data=[("grant_type", "client_credentials"), ("audience", "a"),
-                                                 ("resource", "https://r.example/")], headers=WEB)
+                                                 ("resource", "https://r.example/")], headers=issuer_h.web)
     claims = await issuer_verify(env.base_url + "/jwks", (await resp.json())["access_token"], audience="a")
     assert claims["aud"] == ["a", "https://r.example/"]

@@ -107,6 +107,7 @@ def role_arn(role_name: str) -> str:
 
 # ----------------------------------------------------------------------------------------- clients
 
+
 def _config(**kw: Any) -> Config:
     return Config(
         region_name=REGION,
@@ -120,28 +121,40 @@ def _config(**kw: Any) -> Config:
 
 def iam_client(rgw: CephRGW):
     return boto3.client(
-        "iam", endpoint_url=rgw.endpoint, region_name=REGION,
-        aws_access_key_id=rgw.access_key, aws_secret_access_key=rgw.secret_key, config=_config(),
+        "iam",
+        endpoint_url=rgw.endpoint,
+        region_name=REGION,
+        aws_access_key_id=rgw.access_key,
+        aws_secret_access_key=rgw.secret_key,
+        config=_config(),
     )
 
 
 def sts_client(rgw: CephRGW):
     """Unsigned STS client (AssumeRoleWithWebIdentity needs no AWS credentials)."""
     return boto3.client(
-        "sts", endpoint_url=rgw.endpoint, region_name=REGION, config=_config(signature_version=botocore.UNSIGNED),
+        "sts",
+        endpoint_url=rgw.endpoint,
+        region_name=REGION,
+        config=_config(signature_version=botocore.UNSIGNED),
     )
 
 
 def s3_client_from_credentials(rgw: CephRGW, creds: Mapping[str, Any]):
     """S3 client from an STS ``Credentials`` dict (AccessKeyId/SecretAccessKey/SessionToken)."""
     return boto3.client(
-        "s3", endpoint_url=rgw.endpoint, region_name=REGION,
-        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds.get("SessionToken"), config=_config(),
+        "s3",
+        endpoint_url=rgw.endpoint,
+        region_name=REGION,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds.get("SessionToken"),
+        config=_config(),
     )
 
 
 # ----------------------------------------------------------------------------------------- IAM setup
+
 
 def register_oidc_provider(
     rgw: CephRGW, issuer_url: str, client_ids: Iterable[str], thumbprint: str | None = None
@@ -191,7 +204,7 @@ def trust_policy(provider_host_: str, conditions: Mapping[str, Any]) -> dict:
 def create_web_identity_role(
     rgw: CephRGW,
     role_name: str,
-    provider_host: str,  # noqa: F811 - the documented parameter name
+    provider_host: str,  # "127.0.0.1:PORT" (shadows the module function on purpose: documented name)
     conditions: Mapping[str, Any],
     policy_actions: Iterable[str] = ("s3:*",),
 ) -> str:
@@ -204,7 +217,8 @@ def create_web_identity_role(
     iam = iam_client(rgw)
     try:
         resp = iam.create_role(
-            RoleName=role_name, Path="/",
+            RoleName=role_name,
+            Path="/",
             AssumeRolePolicyDocument=compact_json(trust_policy(provider_host, conditions)),
         )
     except ClientError as e:
@@ -223,8 +237,10 @@ def create_web_identity_role(
 def delete_role(rgw: CephRGW, role_name: str) -> None:
     """Best-effort cleanup."""
     iam = iam_client(rgw)
-    for call in (lambda: iam.delete_role_policy(RoleName=role_name, PolicyName="p1"),
-                 lambda: iam.delete_role(RoleName=role_name)):
+    for call in (
+        lambda: iam.delete_role_policy(RoleName=role_name, PolicyName="p1"),
+        lambda: iam.delete_role(RoleName=role_name),
+    ):
         try:
             call()
         except ClientError:
@@ -233,9 +249,8 @@ def delete_role(rgw: CephRGW, role_name: str) -> None:
 
 # ----------------------------------------------------------------------------------------- STS + S3
 
-def assume_at_rgw(
-    rgw: CephRGW, role_name: str, token: str, session_name: str = "s1", duration: int = 3600
-) -> dict:
+
+def assume_at_rgw(rgw: CephRGW, role_name: str, token: str, session_name: str = "s1", duration: int = 3600) -> dict:
     """AssumeRoleWithWebIdentity at RGW. Returns the ``Credentials`` dict (AccessKeyId, SecretAccessKey,
     SessionToken, Expiration) plus ``SubjectFromWebIdentityToken`` and ``AssumedRoleUser`` from the response.
     Raises :class:`RGWRequestError` (with ``.status``) on failure.
@@ -273,15 +288,17 @@ def put_and_get_object(rgw: CephRGW, creds: Mapping[str, Any], bucket: str, key:
 
 # ----------------------------------------------------------------------------------------- mini issuer
 
+
 class _SigningKey:
     def __init__(self, kid: str):
         self.kid = kid
         self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"mini-issuer {kid}")])
-        now = _dt.datetime.now(_dt.timezone.utc)
+        now = _dt.datetime.now(_dt.UTC)
         self.cert = (
             x509.CertificateBuilder()
-            .subject_name(name).issuer_name(name)
+            .subject_name(name)
+            .issuer_name(name)
             .public_key(self.private.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - _dt.timedelta(days=1))
@@ -378,12 +395,21 @@ class MiniIssuer:
         if expires_in < 0 and issued_at is None:
             iat = now + expires_in - 300
         claims: dict[str, Any] = {
-            "iss": iss or self.url, "sub": sub, "aud": aud,
-            "iat": iat, "nbf": iat, "exp": now + expires_in, "jti": uuid.uuid4().hex,
+            "iss": iss or self.url,
+            "sub": sub,
+            "aud": aud,
+            "iat": iat,
+            "nbf": iat,
+            "exp": now + expires_in,
+            "jti": uuid.uuid4().hex,
         }
         claims.update(extra or {})
-        return jwt.encode({"alg": "RS256", "kid": self.signing_key.kid, "typ": "JWT"}, claims,
-                          self.signing_key.jose, algorithms=["RS256"])
+        return jwt.encode(
+            {"alg": "RS256", "kid": self.signing_key.kid, "typ": "JWT"},
+            claims,
+            self.signing_key.jose,
+            algorithms=["RS256"],
+        )
 
     def fetched(self, path: str) -> int:
         return sum(1 for p in self.requests if p == path)
@@ -405,7 +431,7 @@ class MiniIssuer:
                 site = web.TCPSite(self._runner, self.bind_host, 0)
                 self._loop.run_until_complete(site.start())
                 self.port = self._runner.addresses[0][1]
-            except BaseException as e:  # noqa: BLE001
+            except BaseException as e:
                 errors.append(e)
                 ready.set()
                 return

@@ -70,7 +70,7 @@ def _parse_exports(stdout: str) -> dict[str, str]:
     out = {}
     for line in stdout.splitlines():
         if line.startswith("export ") and "=" in line:
-            k, v = line[len("export "):].split("=", 1)
+            k, v = line[len("export ") :].split("=", 1)
             out[k.strip()] = v.strip()
     return out
 
@@ -107,14 +107,18 @@ def ceph_rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephRGW]:
         if stopped:
             return
         stopped = True
-        subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, timeout=60, check=False)
+        subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=60, check=False)  # noqa: S603
 
     atexit.register(stop)  # belt and braces: also stop if the session dies before fixture teardown
     try:
         try:
-            proc = subprocess.run(
-                ["bash", str(SCRIPT), "start"], env=env, capture_output=True, text=True,
-                timeout=START_TIMEOUT, check=False,
+            proc = subprocess.run(  # noqa: S603 - our own script
+                [str(SCRIPT), "start"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=START_TIMEOUT,
+                check=False,
             )
         except subprocess.TimeoutExpired as e:
             stderr = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")

@@ -1,0 +1,579 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: stsmock vs moto server (STS) and vs oauth2-mock-server (OIDC).
+
+One command, one machine, one run:
+
+    .venv/bin/python bench/run.py [--quick] [--pin] [--out bench/results/latest.md]
+
+Every server is spawned by this script on 127.0.0.1 (free port), measured, and
+killed at the end (also on Ctrl-C or an exception).  Peers are installed on
+demand: moto[server] into bench/.venv-peers, oauth2-mock-server@8 into
+bench/node_modules.  See bench/README.md for what is measured and the caveats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+MAIN_VENV_BIN = Path(sys.executable).parent
+STSMOCK_BIN = MAIN_VENV_BIN / "stsmock"
+PEERS_VENV = BENCH / ".venv-peers"
+MOTO_BIN = PEERS_VENV / "bin" / "moto_server"
+O2_JS = BENCH / "node_modules" / "oauth2-mock-server" / "dist" / "oauth2-mock-server.mjs"
+
+CLIENT_ID, CLIENT_SECRET = "stsmock-dev", "stsmock-dev-secret"
+BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+ROLE_ARN = "arn:aws:iam::000000000000:role/stsmock-dev"
+CONCURRENCY = (1, 16, 64)
+
+# (requests per cell, time cap per cell in s, warm-up requests, startup samples)
+PROFILES = {
+    "full": dict(requests=4000, cap=7.0, warmup=200, startup_samples=5),
+    "quick": dict(requests=600, cap=1.5, warmup=40, startup_samples=3),
+}
+
+SERVER_CPU = {0}
+GEN_CPU = {1}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+# --------------------------------------------------------------------------- peers
+
+
+def ensure_peers() -> None:
+    if not MOTO_BIN.exists():
+        log("installing moto[server] into bench/.venv-peers (one-off)")
+        if not (PEERS_VENV / "bin" / "python").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
+        subprocess.run(
+            [str(PEERS_VENV / "bin" / "pip"), "install", "-q", "moto[server]"],
+            check=True,
+        )
+    if not O2_JS.exists():
+        if not shutil.which("npm"):
+            raise SystemExit("npm not found: needed for oauth2-mock-server")
+        log("installing oauth2-mock-server@8 into bench/node_modules (one-off)")
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(BENCH), "oauth2-mock-server@8"],
+            check=True,
+        )
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_tree(pid: int) -> list[int]:
+    """pid and all its descendants (from /proc/*/stat ppid)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for p in proc_tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for p in proc_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            pass
+    return total / CLK_TCK
+
+
+@dataclass
+class Spec:
+    name: str
+    kind: str  # stsmock | moto | oauth2-mock-server
+    config: Path | None = None
+    reuse_data_dir: Path | None = None  # for "warm" stsmock starts
+
+
+ALL_SERVERS: list[Server] = []  # safety net: main() stops every one of these on any exit
+
+
+class Server:
+    """One spawned server; start() returns the startup-to-ready time in ms."""
+
+    def __init__(self, spec: Spec, workdir: Path, pin: bool):
+        self.spec, self.workdir, self.pin = spec, workdir, pin
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.data_dir: Path | None = None
+        ALL_SERVERS.append(self)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def _argv(self) -> tuple[list[str], str]:
+        k = self.spec.kind
+        if k == "stsmock":
+            self.data_dir = self.spec.reuse_data_dir or Path(tempfile.mkdtemp(prefix="data-", dir=self.workdir))
+            argv = [str(STSMOCK_BIN), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                    "--data-dir", str(self.data_dir)]
+            if self.spec.config:
+                argv += ["--config", str(self.spec.config)]
+            return argv, "/healthz"
+        if k == "moto":
+            return [str(MOTO_BIN), "-H", "127.0.0.1", "-p", str(self.port)], "/moto-api/"
+        if k == "oauth2-mock-server":
+            return ["node", str(O2_JS), "-a", "127.0.0.1", "-p", str(self.port)], "/.well-known/openid-configuration"
+        raise ValueError(k)
+
+    async def start(self, timeout: float = 30.0) -> float:
+        argv, health = self._argv()
+        logf = open(self.workdir / f"{self.spec.name}-{self.port}.log", "wb")  # noqa: SIM115
+        pin = self.pin
+
+        def pre() -> None:
+            os.setpgrp()  # own process group: killpg gets the whole tree
+            if pin:
+                os.sched_setaffinity(0, SERVER_CPU)
+
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     preexec_fn=pre, cwd=self.workdir)
+        logf.close()
+        url = self.base + health
+        async with aiohttp.ClientSession() as s:
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.spec.name} exited with {self.proc.returncode}; see {logf.name}")
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with s.get(url) as r:
+                        await r.read()
+                        if r.status == 200:
+                            return (time.perf_counter() - t0) * 1000
+                if time.perf_counter() - t0 > timeout:
+                    raise RuntimeError(f"{self.spec.name} not ready after {timeout}s")
+                await asyncio.sleep(0.005)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+
+# --------------------------------------------------------------------------- load generator
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    bodies: list[bytes] | None = None  # rotated round-robin
+
+
+@dataclass
+class Cell:
+    server: str
+    concurrency: int
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    server_cpu_pct: float
+    gen_cpu_pct: float
+    peak_rss_mb: float
+    capped: bool
+    first_error: str = ""
+
+
+def pct(sorted_vals: list[float], q: float) -> float:
+    if not sorted_vals:
+        return float("nan")
+    i = min(len(sorted_vals) - 1, max(0, int(round(q * len(sorted_vals) + 0.5)) - 1))
+    return sorted_vals[i]
+
+
+async def run_cell(server: Server, req: Request, concurrency: int, n: int, cap: float, warmup: int) -> Cell:
+    url = server.base + req.path
+    conn = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+    bodies = req.bodies or [b""]
+    latencies: list[float] = []
+    errors = 0
+    first_error = ""
+    counter = 0
+
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout, skip_auto_headers=("User-Agent",)) as s:
+
+        async def one(i: int) -> tuple[bool, str]:
+            body = bodies[i % len(bodies)] if req.bodies else None
+            try:
+                async with s.request(req.method, url, data=body, headers=req.headers) as r:
+                    payload = await r.read()
+                    if 200 <= r.status < 300:
+                        return True, ""
+                    return False, f"HTTP {r.status}: {payload[:200]!r}"
+            except Exception as exc:  # noqa: BLE001
+                return False, f"{type(exc).__name__}: {exc}"
+
+        # warm-up (also opens the keep-alive connections)
+        async def warm(k: int) -> None:
+            for j in range(k):
+                await one(j)
+
+        per = max(1, warmup // concurrency)
+        await asyncio.gather(*(warm(per) for _ in range(concurrency)))
+
+        deadline = time.perf_counter() + cap
+        peak = rss_mb(server.pid)
+
+        async def worker() -> None:
+            nonlocal counter, errors, first_error
+            while counter < n and time.perf_counter() < deadline:
+                i = counter
+                counter += 1
+                t = time.perf_counter()
+                ok, err = await one(i)
+                latencies.append((time.perf_counter() - t) * 1000)
+                if not ok:
+                    errors += 1
+                    first_error = first_error or err
+
+        async def sampler() -> None:
+            nonlocal peak
+            while True:
+                await asyncio.sleep(0.25)
+                peak = max(peak, rss_mb(server.pid))
+
+        cpu0, gen0, t0 = cpu_seconds(server.pid), time.process_time(), time.perf_counter()
+        samp = asyncio.create_task(sampler())
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+        cpu1, gen1 = cpu_seconds(server.pid), time.process_time()
+        samp.cancel()
+        peak = max(peak, rss_mb(server.pid))
+
+    lat = sorted(latencies)
+    done = len(lat)
+    return Cell(
+        server=server.spec.name, concurrency=concurrency, requests=done, seconds=round(elapsed, 3),
+        rps=round(done / elapsed, 1) if elapsed else 0.0,
+        p50_ms=round(pct(lat, 0.50), 2), p99_ms=round(pct(lat, 0.99), 2), errors=errors,
+        server_cpu_pct=round(100 * (cpu1 - cpu0) / elapsed, 0), gen_cpu_pct=round(100 * (gen1 - gen0) / elapsed, 0),
+        peak_rss_mb=round(peak, 1), capped=done < n, first_error=first_error,
+    )
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def write_stsmock_config(path: Path, alg: str) -> Path:
+    cfg = yaml.safe_load((ROOT / "stsmock" / "default-config.yaml").read_text())
+    iss = cfg["issuers"][0]
+    iss["signing_alg"] = alg
+    iss["algorithms"] = [alg]
+    cfg["server"]["log_level"] = "warning"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+async def mint_tokens(base: str, n: int) -> list[str]:
+    out = []
+    async with aiohttp.ClientSession() as s:
+        for _ in range(n):
+            async with s.post(base + "/token", data={"grant_type": "client_credentials"},
+                              headers={"Authorization": BASIC}) as r:
+                r.raise_for_status()
+                out.append((await r.json())["access_token"])
+    return out
+
+
+def arwwi_bodies(tokens: list[str]) -> list[bytes]:
+    from urllib.parse import urlencode
+
+    return [urlencode({"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", "RoleArn": ROLE_ARN,
+                       "RoleSessionName": f"bench-{i}", "WebIdentityToken": t}).encode()
+            for i, t in enumerate(tokens)]
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+TOKEN_REQ = Request("POST", "/token", {**FORM, "Authorization": BASIC}, [b"grant_type=client_credentials"])
+JWKS_REQ = Request("GET", "/jwks")
+
+
+async def measure_startup(spec: Spec, workdir: Path, pin: bool, samples: int) -> list[float]:
+    times = []
+    for _ in range(samples):
+        srv = Server(spec, workdir, pin)
+        try:
+            times.append(round(await srv.start(), 1))
+        finally:
+            srv.stop()
+        await asyncio.sleep(0.2)
+    return times
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    prof = PROFILES["quick" if args.quick else "full"]
+    concs = CONCURRENCY
+    results: dict[str, Any] = {
+        "meta": {
+            "mode": "quick" if args.quick else "full", "pinned": args.pin, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "kernel": platform.release(), "profile": prof, "loadavg_start": loadavg(),
+            "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip(),
+            "moto": subprocess.run([str(PEERS_VENV / "bin" / "python"), "-c",
+                                    "import moto; print(moto.__version__)"], capture_output=True, text=True).stdout.strip(),
+            "oauth2-mock-server": json.loads((O2_JS.parents[1] / "package.json").read_text())["version"],
+        },
+        "scenarios": {}, "startup_ms": {}, "rss_mb": {},
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="stsmock-bench-"))
+    servers: list[Server] = []
+    try:
+        rs_cfg = write_stsmock_config(workdir / "rs256.yaml", "RS256")
+        es_cfg = write_stsmock_config(workdir / "es256.yaml", "ES256")
+        specs = {
+            "stsmock": Spec("stsmock", "stsmock"),  # built-in default config (RS256)
+            "stsmock-RS256": Spec("stsmock-RS256", "stsmock", rs_cfg),
+            "stsmock-ES256": Spec("stsmock-ES256", "stsmock", es_cfg),
+            "moto": Spec("moto", "moto"),
+            "oauth2-mock-server": Spec("oauth2-mock-server", "oauth2-mock-server"),
+        }
+
+        # 1. startup-to-ready (median of N), each spawn on a fresh port (stsmock: fresh data dir = cold)
+        n = prof["startup_samples"]
+        for key in ("stsmock", "moto", "oauth2-mock-server"):
+            log(f"startup x{n}: {key} (load {loadavg()})")
+            results["startup_ms"][key] = await measure_startup(specs[key], workdir, args.pin, n)
+        warm_dir = Path(tempfile.mkdtemp(prefix="warm-", dir=workdir))
+        await measure_startup(Spec("prime", "stsmock", reuse_data_dir=warm_dir), workdir, args.pin, 1)
+        log(f"startup x{n}: stsmock (warm data dir) (load {loadavg()})")
+        results["startup_ms"]["stsmock (warm data dir)"] = await measure_startup(
+            Spec("stsmock-warm", "stsmock", reuse_data_dir=warm_dir), workdir, args.pin, n)
+
+        # 2. long-lived servers for the load scenarios
+        live: dict[str, Server] = {}
+        for key in ("stsmock", "stsmock-RS256", "stsmock-ES256", "moto", "oauth2-mock-server"):
+            srv = Server(specs[key], workdir, args.pin)
+            servers.append(srv)
+            await srv.start()
+            live[key] = srv
+        await asyncio.sleep(1.0)
+        for key, srv in live.items():
+            results["rss_mb"][key] = {"idle": round(rss_mb(srv.pid), 1), "loaded": None}
+
+        if args.pin:
+            os.sched_setaffinity(0, GEN_CPU)
+
+        tokens = await mint_tokens(live["stsmock"].base, 32)
+        arwwi = Request("POST", "/", FORM, arwwi_bodies(tokens))
+
+        plan = [
+            ("sts-arwwi", "STS AssumeRoleWithWebIdentity (POST /)", arwwi, ["stsmock", "moto"]),
+            ("token", "Token endpoint, client_credentials, RS256 (POST /token)", TOKEN_REQ,
+             ["stsmock-RS256", "oauth2-mock-server"]),
+            ("jwks", "JWKS (GET /jwks)", JWKS_REQ, ["stsmock", "oauth2-mock-server"]),
+            ("token-alg", "stsmock token endpoint: RS256 vs ES256 (POST /token)", TOKEN_REQ,
+             ["stsmock-RS256", "stsmock-ES256"]),
+        ]
+        measured: dict[tuple[str, str, int], Cell] = {}
+        for sid, title, req, names in plan:
+            cells = []
+            la = loadavg()
+            for name in names:
+                for c in concs:
+                    cache_key = (req.path + req.method, name, c)
+                    if cache_key in measured:  # RS256 token cells are shared by two sections
+                        cells.append(measured[cache_key])
+                        continue
+                    log(f"{sid}: {name} c={c} (load {loadavg()})")
+                    cell = await run_cell(live[name], req, c, prof["requests"], prof["cap"], prof["warmup"])
+                    if cell.errors:
+                        log(f"  {cell.errors} errors, first: {cell.first_error}")
+                    measured[cache_key] = cell
+                    cells.append(cell)
+                    r = results["rss_mb"][name]
+                    r["loaded"] = max(r["loaded"] or 0, cell.peak_rss_mb)
+            results["scenarios"][sid] = {"title": title, "loadavg": la, "cells": [asdict(c) for c in cells]}
+    finally:
+        for srv in servers:
+            srv.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["meta"]["loadavg_end"] = loadavg()
+    results["meta"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    return results
+
+
+# --------------------------------------------------------------------------- report
+
+
+def ratio_line(cells: list[dict[str, Any]], a: str, b: str, label: str) -> str:
+    parts = []
+    for c in CONCURRENCY:
+        x = next((e for e in cells if e["server"] == a and e["concurrency"] == c), None)
+        y = next((e for e in cells if e["server"] == b and e["concurrency"] == c), None)
+        if x and y and y["rps"]:
+            parts.append(f"c={c}: {x['rps'] / y['rps']:.2f}×")
+    return f"{label}: " + ", ".join(parts) + " (req/s ratio)"
+
+
+def render(res: dict[str, Any]) -> str:
+    m = res["meta"]
+    out = [
+        "# stsmock side-by-side benchmark",
+        "",
+        f"- mode: **{m['mode']}** ({m['profile']['requests']} requests or {m['profile']['cap']} s per cell, "
+        f"whichever first; {m['profile']['warmup']} warm-up requests), pinned: {m['pinned']}",
+        f"- machine: {m['cpus']} CPUs, Linux {m['kernel']}, Python {m['python']}, node {m['node']}, "
+        f"moto {m['moto']}, oauth2-mock-server {m['oauth2-mock-server']}",
+        f"- run: {m['started']} → {m['finished']}; load average at start {m['loadavg_start']}, "
+        f"at end {m['loadavg_end']}",
+        "- load generator: Python aiohttp client, keep-alive, N workers = concurrency, same machine "
+        "(it competes with the server for the CPUs; see `gen CPU %`)",
+        "",
+    ]
+    ratio_pairs = {
+        "sts-arwwi": ("stsmock", "moto", "stsmock vs moto"),
+        "token": ("stsmock-RS256", "oauth2-mock-server", "stsmock vs oauth2-mock-server"),
+        "jwks": ("stsmock", "oauth2-mock-server", "stsmock vs oauth2-mock-server"),
+        "token-alg": ("stsmock-ES256", "stsmock-RS256", "ES256 vs RS256"),
+    }
+    for sid, sc in res["scenarios"].items():
+        out += [f"## {sc['title']}", "", f"load average before section: {sc['loadavg']}", "",
+                "| server | concurrency | req/s | p50 ms | p99 ms | errors | srv CPU % | gen CPU % |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for c in sc["cells"]:
+            capped = " (time cap)" if c["capped"] else ""
+            out.append(f"| {c['server']} | {c['concurrency']} | {c['rps']:,.0f}{capped} | {c['p50_ms']:.2f} | "
+                       f"{c['p99_ms']:.2f} | {c['errors']} | {c['server_cpu_pct']:.0f} | {c['gen_cpu_pct']:.0f} |")
+        a, b, label = ratio_pairs[sid]
+        out += ["", ratio_line(sc["cells"], a, b, label), ""]
+        errs = [c for c in sc["cells"] if c["errors"]]
+        for c in errs:
+            out.append(f"- first error from {c['server']} c={c['concurrency']}: `{c['first_error'][:160]}`")
+        if errs:
+            out.append("")
+    out += ["## Startup to ready (spawn → health/discovery URL answers 200)", "",
+            "| server | median ms | samples ms |", "|---|---:|---|"]
+    for k, v in res["startup_ms"].items():
+        out.append(f"| {k} | {statistics.median(v):.0f} | {', '.join(f'{x:.0f}' for x in v)} |")
+    out += ["", "stsmock: fresh temp data dir per spawn (generates signing keys); "
+            "'warm data dir' reuses one (keys already on disk). moto: `/moto-api/`; "
+            "oauth2-mock-server: `/.well-known/openid-configuration`; stsmock: `/healthz`.", "",
+            "## Memory (VmRSS, whole process tree)", "",
+            "| server | idle MB | loaded (peak) MB |", "|---|---:|---:|"]
+    for k, v in res["rss_mb"].items():
+        loaded = f"{v['loaded']:.1f}" if v["loaded"] is not None else "–"
+        out.append(f"| {k} | {v['idle']:.1f} | {loaded} |")
+    out += ["", "idle: 1 s after ready, before any load (stsmock: before any request except the health poll); "
+            "loaded: peak of 4 Hz samples during that server's load cells.", ""]
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short cells (whole run ~1.5 min)")
+    ap.add_argument("--pin", action="store_true", help="pin servers to CPU 0 and the load generator to CPU 1")
+    ap.add_argument("--out", default=str(BENCH / "results" / "latest.md"), help="markdown report path")
+    ap.add_argument("--json", default=str(BENCH / "results" / "latest.json"), help="JSON results path")
+    args = ap.parse_args()
+    if args.pin and (not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2):
+        ap.error("--pin needs sched_setaffinity and at least 2 usable CPUs")
+    ensure_peers()
+
+    # SIGTERM → KeyboardInterrupt so the finally-blocks kill every server
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    t0 = time.perf_counter()
+    try:
+        res = asyncio.run(main_async(args))
+    except KeyboardInterrupt:
+        log("interrupted; servers stopped")
+        return 130
+    finally:
+        for srv in ALL_SERVERS:
+            srv.stop()
+    res["meta"]["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    md = render(res) + f"\nTotal wall time: {res['meta']['wall_seconds']} s.\n"
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(md)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(res, indent=2))
+    print(md)
+    log(f"wrote {args.out} and {args.json} in {res['meta']['wall_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Prometheus metrics at ``GET /metrics``.
+
+Every app gets its own :class:`prometheus_client.CollectorRegistry` (never the
+process-global one), so several stsmock instances can live in one process —
+as they do in a test session. HTTP metrics come from an aiohttp middleware and
+are labelled with the matched route's canonical path (``/token``,
+``/admin/keys/{kid}/retire``), never the raw path, so a client cannot blow up
+the label cardinality. Issued tokens come from the audit log subscription
+(``token.issued``); STS decisions from the STS's ``observe`` hook, which sees the
+same decision record the audit log gets, before redaction.
+
+``/metrics`` is unauthenticated, like most Prometheus endpoints; stsmock binds
+to 127.0.0.1 by default. Bind to another interface only on a trusted network.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from .app import Runtime
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("stsmock.metrics.registry", CollectorRegistry)
+UNMATCHED = "unmatched"
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class Metrics:
+    """The metric families of one stsmock instance."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "stsmock_http_requests", "HTTP requests by route, method and status",
+            ["endpoint", "method", "status"], registry=r,
+        )
+        self.http_duration = Histogram(
+            "stsmock_http_request_duration_seconds", "HTTP request handling time by route",
+            ["endpoint", "method"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.sts_decisions = Counter(
+            "stsmock_sts_decisions", "STS decisions by action, outcome and error code",
+            ["action", "decision", "code"], registry=r,
+        )
+        self.sts_latency = Histogram(
+            "stsmock_sts_latency_seconds", "STS decision latency (request parsed to response built)",
+            ["action"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.tokens_issued = Counter(
+            "stsmock_tokens_issued", "Tokens issued by the built-in issuers, by issuer and grant",
+            ["issuer", "grant"], registry=r,
+        )
+
+    # -- STS decisions (StsExtensions.observe) ------------------------------------------
+    def on_decision(self, record: dict[str, Any]) -> None:
+        """One ``sts.decision`` record, before audit redaction (which masks the ``code`` field)."""
+        action = str(record.get("action") or "unknown")
+        self.sts_decisions.labels(
+            action=action, decision=str(record.get("decision") or "deny"), code=str(record.get("code") or "")
+        ).inc()
+        latency = record.get("latency_ms")
+        if isinstance(latency, int | float):
+            self.sts_latency.labels(action=action).observe(float(latency) / 1000.0)
+
+    # -- audit subscriber -------------------------------------------------------------
+    def on_audit(self, record: dict[str, Any]) -> None:
+        event = record.get("event")
+        if event == "token.issued":
+            self.tokens_issued.labels(
+                issuer=str(record.get("issuer") or ""), grant=str(record.get("grant") or "unknown")
+            ).inc()
+
+    # -- HTTP middleware ----------------------------------------------------------------
+    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+        @web.middleware
+        async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            started = time.perf_counter()
+            status = 500
+            try:
+                response = await handler(request)
+                status = response.status
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                endpoint = route_name(request)
+                method = request.method if request.method in _KNOWN_METHODS else "OTHER"
+                self.http_requests.labels(endpoint=endpoint, method=method, status=str(status)).inc()
+                self.http_duration.labels(endpoint=endpoint, method=method).observe(time.perf_counter() - started)
+
+        return metrics_middleware
+
+
+def route_name(request: web.Request) -> str:
+    """The matched route's canonical path (bounded cardinality), or ``unmatched``."""
+    try:
+        resource = request.match_info.route.resource
+    except AttributeError:
+        return UNMATCHED
+    if resource is None:
+        return UNMATCHED
+    return resource.canonical or UNMATCHED
+
+
+def _observe_decisions(runtime: Runtime, callback: Callable[[dict[str, Any]], None]) -> None:
+    """Chain ``callback`` into the STS's observe hook, keeping any observer already there.
+
+    The hook gets the decision record before the audit log redacts it; the audit
+    copy has ``code`` masked (it is also the name of an OAuth secret).
+    """
+    ext = getattr(runtime.sts, "ext", None)
+    if ext is None:
+        return
+    previous = ext.observe
+
+    def observe(record: dict[str, Any]) -> None:
+        if previous is not None:
+            previous(record)
+        callback(record)
+
+    ext.observe = observe
+
+
+def install(app: web.Application, runtime: Runtime) -> Metrics:
+    metrics = Metrics()
+    app[REGISTRY] = metrics.registry
+    runtime.extras["metrics"] = metrics
+    runtime.audit.subscribe(metrics.on_audit)
+    _observe_decisions(runtime, metrics.on_decision)
+    # outermost, so admin 401s and error-middleware 500s are counted too
+    app.middlewares.insert(0, metrics.middleware())
+
+    async def serve_metrics(request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    app.router.add_get("/metrics", serve_metrics)
+    return metrics
