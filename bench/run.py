@@ -51,7 +51,7 @@ CONCURRENCY = (1, 16, 64)
 # (requests per cell, time cap per cell in s, warm-up requests, startup samples)
 PROFILES = {
     "full": dict(requests=4000, cap=7.0, warmup=200, startup_samples=5),
-    "quick": dict(requests=600, cap=1.5, warmup=40, startup_samples=3),
+    "quick": dict(requests=800, cap=2.0, warmup=40, startup_samples=3),
 }
 
 SERVER_CPU = {0}

@@ -316,6 +316,12 @@ from .assume import assume, env  # noqa: E402  (commands defined in their own mo
 cli.add_command(assume)
 cli.add_command(env)
 
+from .toolkit import breakglass, faults, policy  # noqa: E402
+
+cli.add_command(faults)
+cli.add_command(breakglass)
+cli.add_command(policy)
+
 
 def main() -> None:
     cli(prog_name="stsmock")

@@ -27,6 +27,12 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _RawObject(BaseModel):
+    """Any JSON object; validated further by the handler (e.g. a role's settings)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
 class MintTokenBody(_Body):
     issuer: str = "default"
     sub: str | None = None
@@ -202,7 +208,8 @@ def add_admin_routes(app: web.Application, runtime: Runtime) -> None:
             revocation_id = int(request.match_info["id"])
         except ValueError:
             return admin_error(400, "invalid_request", "revocation id must be an integer")
-        if not runtime.revocations.remove(revocation_id):
+        # ids are SQLite rowids (1..2**63-1); anything else cannot exist (and would overflow the driver)
+        if not 0 < revocation_id < 2**63 or not runtime.revocations.remove(revocation_id):
             return admin_error(404, "not_found", f"no revocation {revocation_id}")
         runtime.audit.record("admin.revocation_removed", severity="high", revocation_id=revocation_id)
         return web.Response(status=204)
@@ -231,7 +238,43 @@ def add_admin_routes(app: web.Application, runtime: Runtime) -> None:
         runtime.audit.record("admin.clock", severity="high", action=body.action, clock=state)
         return web.json_response(state)
 
+    async def list_roles(request: web.Request) -> web.Response:
+        return web.json_response({"roles": [role.describe() for role in runtime.sts.roles.all()]})
+
+    async def put_role(request: web.Request) -> web.Response:
+        from stsproxy.errors import StsError
+        from stsproxy.settings import RoleSettings
+
+        from .config import ConfigError, expand_placeholders
+
+        raw = await read_body(request, _RawObject)
+        data = {**raw.model_dump(), "name": request.match_info["name"]}
+        try:
+            settings = RoleSettings.model_validate(expand_placeholders(data, runtime.issuer_urls()))
+            for name in settings.managed_policies:
+                if name not in runtime.sts.settings.managed_policies:
+                    raise ConfigError(f"managed_policies: unknown managed policy {name!r}")
+            role = runtime.sts.roles.put(settings)
+        except ValidationError as exc:
+            return admin_error(400, "invalid_request", format_validation_error(exc))
+        except (ConfigError, ValueError) as exc:
+            return admin_error(400, "invalid_request", str(exc))
+        except StsError as exc:
+            return admin_error(400, "invalid_request", f"{exc.code}: {exc.message}")
+        runtime.audit.record("admin.role_put", severity="high", role_arn=role.arn)
+        return web.json_response(role.describe())
+
+    async def delete_role(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if not runtime.sts.roles.remove(name):
+            return admin_error(404, "not_found", f"no role named {name!r}")
+        runtime.audit.record("admin.role_deleted", severity="high", role=name)
+        return web.Response(status=204)
+
     r = app.router
+    r.add_get("/admin/roles", list_roles)
+    r.add_put("/admin/roles/{name}", put_role)
+    r.add_delete("/admin/roles/{name}", delete_role)
     r.add_get("/admin/info", info)
     r.add_post("/admin/tokens", mint_token)
     r.add_get("/admin/keys", list_keys)

@@ -22,7 +22,7 @@ log = logging.getLogger("stsmock.audit")
 
 _SECRET_FIELDS = frozenset(
     {"token", "access_token", "id_token", "refresh_token", "web_identity_token", "secret", "secret_access_key",
-     "session_token", "client_secret", "password", "code", "code_verifier", "subject_token", "device_code"}
+     "session_token", "client_secret", "password", "authorization_code", "code_verifier", "subject_token", "device_code"}
 )
 HIGH_EVENTS = ("breakglass.", "admin.", "revocation.", "key.")
 

@@ -143,6 +143,69 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["removed"],
         "properties": {"removed": {"type": "integer"}},
     },
+    "BreakGlassState": {
+        "type": "object",
+        "required": ["role", "armed"],
+        "properties": {
+            "role": {"type": "string"},
+            "armed": {"type": "boolean"},
+            "uses": {"type": "integer"},
+            "armed_until": _NUM_OR_NULL,
+            "reason": _STR_OR_NULL,
+            "armed_by": _STR_OR_NULL,
+        },
+        "additionalProperties": True,
+    },
+    "BreakGlassList": {
+        "type": "object",
+        "required": ["roles"],
+        "properties": {"roles": {"type": "array", "items": _ref("BreakGlassState")}},
+    },
+    "PolicyDecision": {
+        "type": "object",
+        "required": ["decision", "allowed", "reason", "statements"],
+        "properties": {
+            "decision": {"type": "string"},
+            "allowed": {"type": "boolean"},
+            "reason": {"type": "string"},
+            "statements": {"type": "array", "items": {"type": "object"}},
+        },
+        "additionalProperties": True,
+    },
+    "Simulation": {
+        "type": "object",
+        "required": ["role_arn", "action", "resource", "token", "trust", "allowed"],
+        "properties": {
+            "role_arn": {"type": "string"},
+            "action": {"type": "string"},
+            "resource": {"type": "string"},
+            "token": {"type": "object", "description": "verification outcome (valid/check/message) or synthetic"},
+            "trust": _ref("PolicyDecision"),
+            "permissions": {"anyOf": [_ref("PolicyDecision"), {"type": "null"}]},
+            "session_policies": {"type": "boolean"},
+            "break_glass": {"type": "object"},
+            "allowed": {"type": "boolean"},
+        },
+    },
+    "Role": {
+        "type": "object",
+        "required": ["arn", "role_id", "profile", "name", "trust_policy"],
+        "properties": {
+            "arn": {"type": "string"},
+            "role_id": {"type": "string"},
+            "profile": {"type": "string"},
+            "name": {"type": "string"},
+            "path": {"type": "string"},
+            "trust_policy": {"type": "object"},
+            "policies": {"type": "object"},
+        },
+        "additionalProperties": True,
+    },
+    "RoleList": {
+        "type": "object",
+        "required": ["roles"],
+        "properties": {"roles": {"type": "array", "items": _ref("Role")}},
+    },
     "AnyObject": {"type": "object", "additionalProperties": True},
 }
 
@@ -159,6 +222,8 @@ class Op:
     query: list[dict[str, Any]] = field(default_factory=list)
     path_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
+    #: body fields the handler takes from elsewhere (e.g. the path); dropped from the body schema.
+    body_exclude: tuple[str, ...] = ()
 
 
 def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -232,6 +297,36 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Remove one fault rule", "faults", path_params={"id": {"type": "string"}},
         responses={204: ("removed", None), 404: _NOT_FOUND[1]},
     ),
+    ("GET", "/admin/breakglass"): Op("Break-glass roles and their armed state", "breakglass",
+                                     responses={200: ("states", "BreakGlassList")}),
+    ("POST", "/admin/breakglass/{role}/arm"): Op(
+        "Arm a break-glass role for a while (virtual clock)", "breakglass", body="stsmock.breakglass:ArmBody",
+        body_required=True, path_params={"role": {"type": "string"}},
+        responses={200: ("the new state", "BreakGlassState"), 400: _BAD[1], 404: _NOT_FOUND[1]},
+    ),
+    ("POST", "/admin/breakglass/{role}/disarm"): Op(
+        "Disarm a break-glass role", "breakglass", body="stsmock.breakglass:DisarmBody",
+        path_params={"role": {"type": "string"}},
+        responses={200: ("the new state", "BreakGlassState"), 400: _BAD[1], 404: _NOT_FOUND[1]},
+    ),
+    ("POST", "/admin/simulate"): Op(
+        "Simulate AssumeRoleWithWebIdentity + a permission check, minting nothing", "simulate",
+        body="stsmock.simulate:SimulateBody", body_required=True,
+        responses={200: ("the decision", "Simulation"), 400: _BAD[1], 404: _NOT_FOUND[1]},
+        description="Give exactly one of `token` (verified like the STS does) or `claims` (a synthetic token "
+        "of a built-in issuer).",
+    ),
+    ("GET", "/admin/roles"): Op("List the STS roles", "roles", responses={200: ("roles", "RoleList")}),
+    ("PUT", "/admin/roles/{name}"): Op(
+        "Create or replace a role (the name comes from the path)", "roles", body="stsproxy.settings:RoleSettings",
+        body_required=True, body_exclude=("name",), path_params={"name": {"type": "string"}},
+        responses={200: ("the role", "Role"), 400: _BAD[1]},
+        description="`{issuer:NAME}` / `{provider:NAME}` placeholders in the policies are expanded.",
+    ),
+    ("DELETE", "/admin/roles/{name}"): Op(
+        "Delete a role", "roles", path_params={"name": {"type": "string"}},
+        responses={204: ("deleted", None), 404: _NOT_FOUND[1]},
+    ),
 }
 
 
@@ -271,6 +366,10 @@ def build_document(app: web.Application, runtime: Runtime) -> dict[str, Any]:
         schemas.update(defs.get("$defs", {}))
         for ref, model in models.items():
             body_refs[ref] = mapping[(model, "validation")]
+    for key in routes:
+        op = OPERATIONS.get(key)
+        if op is not None and op.body in body_refs and op.body_exclude:
+            body_refs[f"{op.body}-{key}"] = _without(schemas, body_refs[op.body], op.body_exclude)
     schemas.update(RESPONSE_SCHEMAS)
 
     paths: dict[str, dict[str, Any]] = {}
@@ -305,6 +404,20 @@ def build_document(app: web.Application, runtime: Runtime) -> dict[str, Any]:
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "description": "the admin token"}},
         },
     }
+
+
+def _without(schemas: dict[str, Any], ref: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """An inline copy of a component schema without ``fields``."""
+    import copy
+
+    name = ref["$ref"].rsplit("/", 1)[-1]
+    schema = copy.deepcopy(schemas[name])
+    for f in fields:
+        schema.get("properties", {}).pop(f, None)
+    schema["required"] = [r for r in schema.get("required", []) if r not in fields]
+    if not schema["required"]:
+        del schema["required"]
+    return schema
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -348,8 +461,9 @@ def _operation(method: str, path: str, op: Op, body_refs: dict[str, dict[str, An
     params = _path_parameters(path, op.path_params) + op.query
     if params:
         out["parameters"] = params
-    if op.body and op.body in body_refs:
-        out["requestBody"] = {"required": op.body_required, "content": _json(body_refs[op.body])}
+    body_key = f"{op.body}-{(method, path)}" if op.body_exclude else op.body
+    if body_key and body_key in body_refs:
+        out["requestBody"] = {"required": op.body_required, "content": _json(body_refs[body_key])}
     return out
 
 

@@ -193,9 +193,11 @@ class StsService:
         req = validate_web_identity(params, profile=profile)
         record.note(role_arn=req.role_arn, session_name=req.role_session_name)
         role = self.roles.by_arn(req.role_arn) if req.role_arn else None
+        record.note(**_unverified_identity(req.web_identity_token))
         verified = await self.verifier.verify(req.web_identity_token)
         claims = verified.claims
         record.note(
+            claims_verified=True,
             sub=claims.get("sub"),
             iss=verified.issuer.issuer,
             aud=verified.audience,
@@ -668,6 +670,29 @@ class StsService:
 
     def session_for(self, access_key: str) -> dict[str, Any] | None:
         return self.store.get(SESSION_KIND, access_key)
+
+
+def _unverified_identity(token: str) -> dict[str, Any]:
+    """sub/iss/jti as the token *claims* them, so a denial is still findable by subject.
+
+    Marked ``claims_verified: False`` until verification succeeds; never trusted for decisions.
+    """
+    import base64
+    import json
+
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, TypeError):
+        return {"claims_verified": False}
+    if not isinstance(claims, dict):
+        return {"claims_verified": False}
+    out: dict[str, Any] = {"claims_verified": False}
+    for key in ("sub", "iss", "jti"):
+        value = claims.get(key)
+        if isinstance(value, str) and len(value) <= 256:
+            out[key] = value
+    return out
 
 
 def _describe_revocation(record: Mapping[str, Any]) -> str:

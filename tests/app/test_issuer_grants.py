@@ -19,7 +19,8 @@ async def test_every_grant_verifies_for_every_alg(issuer_factory, issuer_verify,
     jwks_url = env.base_url + "/jwks"
     tokens: dict[str, dict] = {}
 
-    resp = await env.client.post("/token", data={"grant_type": "client_credentials", "scope": "s3"}, headers=issuer_h.web)
+    web = issuer_h.web
+    resp = await env.client.post("/token", data={"grant_type": "client_credentials", "scope": "s3"}, headers=web)
     tokens["client_credentials"] = await resp.json()
     resp = await env.client.post("/token", data={"grant_type": "password", "username": "alice",
                                                  "password": "alice-pw", "scope": "openid"}, headers=issuer_h.web)
@@ -39,7 +40,7 @@ async def test_every_grant_verifies_for_every_alg(issuer_factory, issuer_verify,
     page = await env.client.get("/device", params={"user_code": dev["user_code"]})
     await env.client.post("/device", data={**issuer_h.form_fields(await page.text()), "username": "alice",
                                            "password": "alice-pw", "action": "approve"})
-    resp = await env.client.post("/token", data={"grant_type": DEVICE, "device_code": dev["device_code"]}, headers=issuer_h.web)
+    resp = await env.client.post("/token", data={"grant_type": DEVICE, "device_code": dev["device_code"]}, headers=web)
     tokens["device_code"] = await resp.json()
 
     for grant, body in tokens.items():
