@@ -105,6 +105,8 @@ def authenticate_client(settings: IssuerSettings, headers: Mapping[str, str], fo
     auth = headers.get("Authorization", "")
     form_id, form_secret = form.one("client_id"), form.one("client_secret")
     method = "none"
+    client_id: str | None
+    secret: str | None
     if auth[:6].lower() == "basic ":
         if form_secret is not None:
             raise invalid_request("use only one client authentication method", check="client_auth")

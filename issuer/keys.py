@@ -78,6 +78,10 @@ class _Key:
         return out
 
 
+_KeyList = list[_Key]
+_Meta = list[dict[str, Any]]
+
+
 class KeyManager:
     """Owns the signing keys of one issuer (a directory of JSON files)."""
 
@@ -108,7 +112,7 @@ class KeyManager:
             if not self._usable(alg):
                 self._generate(alg, activate_at=self.clock.now())
 
-    def _usable(self, alg: str) -> list[_Key]:
+    def _usable(self, alg: str) -> _KeyList:
         """Keys of ``alg`` that sign now or will (active or next), newest activation first."""
         now = self.clock.now()
         keys = [k for k in self._keys.values() if k.alg == alg and k.state(now) in ("active", "next")]
@@ -118,7 +122,7 @@ class KeyManager:
         if alg not in KEY_SPECS:
             raise ValueError(f"unsupported algorithm {alg!r}")
         kty, size = KEY_SPECS[alg]
-        key = jwk.generate_key(kty, size, private=True)
+        key = jwk.generate_key(kty, size, private=True)  # type: ignore[call-overload]
         kid = key.thumbprint()
         now = self.clock.now()
         record = {
@@ -164,7 +168,7 @@ class KeyManager:
             raise
 
     # -- admin operations -------------------------------------------------------------
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> _Meta:
         now = self.clock.now()
         out = []
         for key in self._ordered(now, include_unpublished=True):
@@ -235,7 +239,7 @@ class KeyManager:
             return None
         return key.alg, key.key
 
-    def _ordered(self, now: float, *, include_unpublished: bool = False) -> list[_Key]:
+    def _ordered(self, now: float, *, include_unpublished: bool = False) -> _KeyList:
         keys = [k for k in self._keys.values() if include_unpublished or k.published(now)]
         rank_state = {"active": 0, "next": 1, "retired": 2}
 

@@ -19,8 +19,20 @@ def _admin(server, method, path, body=None, token=None):
     return requests.request(method, server.url + path, json=body, headers=headers, timeout=10)
 
 
+def _sts(stsmock):
+    """One attempt per call. (The plugin's ``retries={'max_attempts': 1}`` means one *retry* in botocore's
+    legacy mode, so a retryable injected error such as Throttling or IDPCommunicationError would be
+    consumed twice per boto3 call.)"""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, signature_version=UNSIGNED)
+    return boto3.client("sts", endpoint_url=stsmock.url, region_name="us-east-1", config=config)
+
+
 def _assume(stsmock, sub="alice"):
-    return stsmock.sts_client().assume_role_with_web_identity(
+    return _sts(stsmock).assume_role_with_web_identity(
         RoleArn=ROLE, RoleSessionName="ss", WebIdentityToken=stsmock.token(sub)
     )
 

@@ -41,6 +41,8 @@ async def test_grant_errors(issuer_env, issuer_h):
     await _err(await c.post("/token", data={"grant_type": "password", "username": "alice",
                                             "password": "alice-pw"}, headers=issuer_h.basic("svc", "svc s3cr:t/+")),
                400, "unauthorized_client")
+    await _err(await c.post("/token", data={"grant_type": "client_credentials", "client_id": "spa"}), 400,
+               "unauthorized_client")
     await _err(await c.post("/token", data={"grant_type": "client_credentials", "scope": "root"}, headers=web),
                400, "invalid_scope")
     await _err(await c.post("/token", data=[("grant_type", "client_credentials"), ("scope", "s3"),

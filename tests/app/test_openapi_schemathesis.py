@@ -51,6 +51,7 @@ def test_admin_api_conforms_to_its_openapi_document(stsmock_server):
     session = requests.Session()
     failures: list[str] = []
     tested = 0
+    calls: dict[str, int] = {}
     for result in schema.get_all_operations():
         operation = result.ok()
         tested += 1
@@ -64,6 +65,7 @@ def test_admin_api_conforms_to_its_openapi_document(stsmock_server):
             suppress_health_check=list(HealthCheck),
         )
         def run(case: schemathesis.Case) -> None:
+            calls[operation.label] = calls.get(operation.label, 0) + 1
             case.call_and_validate(session=session, headers=headers, checks=CHECKS, timeout=10)
 
         try:
@@ -72,6 +74,8 @@ def test_admin_api_conforms_to_its_openapi_document(stsmock_server):
             text = re.sub(r"\n{3,}", "\n\n", str(exc))[:1500]
             failures.append(f"{operation.label}: {type(exc).__name__}: {text}")
     assert tested >= 15
+    assert len(calls) == tested, "every operation was called"
+    print({label: n for label, n in sorted(calls.items())})
     assert not failures, "\n\n".join(failures)
     # the fixture server is still healthy afterwards
     assert session.get(f"{stsmock_server.url}/admin/info", headers=headers, timeout=10).status_code == 200
