@@ -66,7 +66,7 @@ def assume_with_web_identity(
         "sts",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}),
+        config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}),
     )
     kwargs: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name, "WebIdentityToken": token}
     if duration is not None:

@@ -66,9 +66,8 @@ def faults_add(
     if error:
         effect["error"] = error
     body: dict[str, Any] = {"match": match, "effect": effect}
-    for key, value in (("count", count), ("probability", probability), ("seed", seed)):
-        if value is not None:
-            body[key] = value
+    options: dict[str, Any] = {"count": count, "probability": probability, "seed": seed}
+    body.update({k: v for k, v in options.items() if v is not None})
     rule = _client(url, admin_token, data_dir).call("POST", "/admin/faults", body)
     click.echo(json.dumps(rule, indent=2))
 

@@ -16,7 +16,7 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,25 @@ class KeyManager:
         self.audit = audit
         self.common_name = common_name or self.directory.name or "stsmock"
         self._keys: dict[str, _Key] = {}
+        #: Called after the key set changed (here or, via the directory, in another worker).
+        self.on_change: list[Callable[[], None]] = []
+        self._dir_mtime = 0
+
+    def _changed(self) -> None:
+        self._dir_mtime = self._directory_mtime()
+        for callback in self.on_change:
+            callback()
+
+    def _directory_mtime(self) -> int:
+        try:
+            return os.stat(self.directory).st_mtime_ns
+        except OSError:
+            return 0
+
+    def reload_if_changed(self) -> None:
+        """Pick up keys written by another process sharing the data dir (``--workers``)."""
+        if self._directory_mtime() != self._dir_mtime:
+            self.ensure()
 
     # -- lifecycle -----------------------------------------------------------------
     def ensure(self) -> None:
@@ -111,6 +130,7 @@ class KeyManager:
         for alg in self.algorithms:
             if not self._usable(alg):
                 self._generate(alg, activate_at=self.clock.now())
+        self._changed()
 
     def _usable(self, alg: str) -> _KeyList:
         """Keys of ``alg`` that sign now or will (active or next), newest activation first."""
@@ -169,6 +189,7 @@ class KeyManager:
 
     # -- admin operations -------------------------------------------------------------
     def list(self) -> _Meta:
+        self.reload_if_changed()
         now = self.clock.now()
         out = []
         for key in self._ordered(now, include_unpublished=True):
@@ -194,6 +215,7 @@ class KeyManager:
             self._persist(old)
             self.audit.record("key.retired", kid=old.kid, alg=alg, expires_at=old.record["expires_at"])
         self.audit.record("key.rotated", kid=new.kid, alg=alg, activated_at=activate_at)
+        self._changed()
         return self._meta(new.kid)
 
     def retire(self, kid: str, *, immediately: bool = False) -> dict[str, Any]:
@@ -209,6 +231,7 @@ class KeyManager:
         self.audit.record("key.retired", kid=kid, alg=key.alg, immediately=immediately)
         if not self._usable(key.alg):
             self._generate(key.alg, activate_at=now)
+        self._changed()
         return self._meta(kid)
 
     def _meta(self, kid: str) -> dict[str, Any]:
@@ -217,6 +240,7 @@ class KeyManager:
     # -- use ---------------------------------------------------------------------------
     def signing_key(self, alg: str) -> tuple[str, Any]:
         """The key that signs ``alg`` now: newest active; a pending next key if none is active."""
+        self.reload_if_changed()
         now = self.clock.now()
         usable = self._usable(alg)
         active = [k for k in usable if k.state(now) == "active"]
@@ -234,6 +258,7 @@ class KeyManager:
 
     def verification_key(self, kid: str) -> tuple[str, Any] | None:
         """(alg, key) for a still-published kid, else None."""
+        self.reload_if_changed()
         key = self._keys.get(kid)
         if key is None or not key.published(self.clock.now()):
             return None
@@ -252,5 +277,6 @@ class KeyManager:
         return sorted(keys, key=rank)
 
     def jwks(self) -> dict[str, Any]:
+        self.reload_if_changed()
         now = self.clock.now()
         return {"keys": [k.public_jwk() for k in self._ordered(now)]}

@@ -64,14 +64,24 @@ class Runtime:
         return StsSettings.model_validate(expand_placeholders(raw, urls))
 
 
-def build_runtime(config: Config, *, data_dir: Path, base_url: str, clock: VirtualClock | None = None) -> Runtime:
+def build_runtime(
+    config: Config, *, data_dir: Path, base_url: str, clock: VirtualClock | None = None, share_clock: bool = False
+) -> Runtime:
+    """Build every collaborator. ``share_clock`` publishes the virtual clock through the store (workers)."""
     data_dir = datadir.prepare(data_dir)
     clock = clock or VirtualClock()
     store = Store(data_dir / "state.db", now=clock.now)
+    if share_clock:
+        clock.share(lambda: store.get_meta("clock"), lambda value: store.set_meta("clock", value))
     audit = AuditLog(store, path=(data_dir / config.audit.file) if config.audit.file else None, now=clock.now)
-    revocations = RevocationRegistry(
-        store, now=clock.now, on_revoke=lambda rec: audit.record("revocation.added", severity="high", revocation=rec)
-    )
+    revocation_listeners: list[Any] = []  # e.g. the upstream forwarder's MinIO revoke-tokens hook
+
+    def _on_revoke(rec: dict[str, Any]) -> None:
+        audit.record("revocation.added", severity="high", revocation=rec)
+        for listener in list(revocation_listeners):
+            listener(rec)
+
+    revocations = RevocationRegistry(store, now=clock.now, on_revoke=_on_revoke)
     token, token_path = datadir.admin_token(data_dir, config.admin.token)
     runtime = Runtime(
         config=config,
@@ -83,6 +93,7 @@ def build_runtime(config: Config, *, data_dir: Path, base_url: str, clock: Virtu
         revocations=revocations,
         admin_token=token,
         admin_token_path=token_path,
+        extras={"revocation_listeners": revocation_listeners},
     )
     for settings in config.issuers:
         service = IssuerService(

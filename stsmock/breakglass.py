@@ -216,10 +216,10 @@ def caller_reason(claims: dict[str, Any], name: str) -> str | None:
 
 
 def engine_for(runtime: Runtime) -> BreakGlass:
-    engine = runtime.extras.get(EXTRAS_KEY)
+    engine: BreakGlass | None = runtime.extras.get(EXTRAS_KEY)
     if engine is None:
         engine = runtime.extras[EXTRAS_KEY] = BreakGlass(runtime)
-    return engine  # type: ignore[no-any-return]
+    return engine
 
 
 def hooks(runtime: Runtime) -> tuple[Callable[..., None], Callable[..., None]]:

@@ -8,9 +8,14 @@ after an ``advance`` unless the clock is frozen.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
+
+#: How often a worker looks for clock changes made by another worker (seconds).
+SYNC_INTERVAL = 0.25
 
 
 class VirtualClock:
@@ -18,8 +23,41 @@ class VirtualClock:
         self._lock = threading.Lock()
         self._offset = 0.0
         self._frozen_at: float | None = None
+        self._version = 0
+        self._load: Callable[[], str | None] | None = None
+        self._save: Callable[[str], None] | None = None
+        self._next_sync = 0.0
+
+    def share(self, load: Callable[[], str | None], save: Callable[[str], None]) -> None:
+        """Publish changes through ``save`` and pick up other processes' changes from ``load``."""
+        self._load, self._save = load, save
+        self._sync(force=True)
+
+    def _publish(self) -> None:
+        self._version += 1
+        if self._save is not None:
+            self._save(json.dumps({"v": self._version, "offset": self._offset, "frozen_at": self._frozen_at,
+                                   "pid_nonce": id(self)}))
+
+    def _sync(self, force: bool = False) -> None:
+        if self._load is None:
+            return
+        mono = time.monotonic()
+        if not force and mono < self._next_sync:
+            return
+        self._next_sync = mono + SYNC_INTERVAL
+        raw = self._load()
+        if not raw:
+            return
+        state = json.loads(raw)
+        if state.get("pid_nonce") == id(self) and state["v"] == self._version:
+            return
+        if state["v"] != self._version or state.get("pid_nonce") != id(self):
+            self._offset, self._frozen_at, self._version = state["offset"], state["frozen_at"], state["v"]
 
     def now(self) -> float:
+        if self._load is not None:
+            self._sync()
         frozen = self._frozen_at
         if frozen is not None:
             return frozen
@@ -28,6 +66,7 @@ class VirtualClock:
     def freeze(self, at: float | None = None) -> None:
         with self._lock:
             self._frozen_at = self.now() if at is None else float(at)
+            self._publish()
 
     def unfreeze(self) -> None:
         """Let time flow again from the current virtual instant."""
@@ -35,6 +74,7 @@ class VirtualClock:
             if self._frozen_at is not None:
                 self._offset = self._frozen_at - time.time()
                 self._frozen_at = None
+            self._publish()
 
     def advance(self, seconds: float) -> None:
         with self._lock:
@@ -42,6 +82,7 @@ class VirtualClock:
                 self._frozen_at += seconds
             else:
                 self._offset += seconds
+            self._publish()
 
     def set(self, at: float) -> None:
         with self._lock:
@@ -49,11 +90,13 @@ class VirtualClock:
                 self._frozen_at = float(at)
             else:
                 self._offset = float(at) - time.time()
+            self._publish()
 
     def reset(self) -> None:
         with self._lock:
             self._offset = 0.0
             self._frozen_at = None
+            self._publish()
 
     def state(self) -> dict[str, Any]:
         return {

@@ -193,7 +193,7 @@ class StsmockHelper:
         from botocore import UNSIGNED
         from botocore.config import Config
 
-        config = Config(retries={"max_attempts": 1}, **({} if credentials else {"signature_version": UNSIGNED}))
+        config = Config(retries={"total_max_attempts": 1}, **({} if credentials else {"signature_version": UNSIGNED}))
         return boto3.client("sts", endpoint_url=self.url, region_name="us-east-1", config=config, **credentials)
 
     def assume(

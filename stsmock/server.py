@@ -31,6 +31,8 @@ class ServeOptions:
     token_file: Path | None = None
     token_refresh: int = 300
     announce: Callable[[str], None] = print
+    #: Workers share the virtual clock through the store.
+    share_clock: bool = False
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
@@ -54,14 +56,21 @@ def base_url_for(host: str, port: int, public_url: str | None) -> str:
     return f"http://{shown}:{port}"
 
 
-async def serve(options: ServeOptions, *, sock: socket.socket | None = None, worker: int = 0) -> None:
+async def serve(
+    options: ServeOptions,
+    *,
+    sock: socket.socket | None = None,
+    worker: int = 0,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM. ``worker`` > 0 marks a child of ``--workers`` (the parent announces)."""
     from .app import app_for_runtime, build_runtime
     from .token_file import TokenFileWriter
 
     sock = sock or bind_socket(options.host, options.port)
     port = sock.getsockname()[1]
     base_url = base_url_for(options.host, port, options.public_url)
-    runtime = build_runtime(options.config, data_dir=options.data_dir, base_url=base_url)
+    runtime = build_runtime(options.config, data_dir=options.data_dir, base_url=base_url, share_clock=options.share_clock)
     app = app_for_runtime(runtime)
     writers = []
     for spec in options.config.token_files:
@@ -80,6 +89,8 @@ async def serve(options: ServeOptions, *, sock: socket.socket | None = None, wor
         )
         where = runtime.admin_token_path or "config (admin.token)"
         options.announce(f"stsmock ready at {base_url} (admin token: {where})")
+    if ready is not None:
+        ready()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

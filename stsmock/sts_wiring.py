@@ -7,11 +7,13 @@ instead of fetched over HTTP.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from issuer.settings import IssuerSettings
 from stsproxy.credentials import SessionTokenCodec
 from stsproxy.service import StsExtensions, StsService
+from stsproxy.settings import BrokerSettings, StsSettings
+from stsproxy.upstream import UpstreamForwarder
 from stsproxy.verify import StaticJwksSource, TokenVerifier, TrustedIssuer
 
 from . import breakglass as _breakglass
@@ -52,9 +54,34 @@ def trusted_issuers(runtime: Runtime) -> list[TrustedIssuer]:
     return out
 
 
+def upstream_forwarder(runtime: Runtime, settings: StsSettings) -> UpstreamForwarder | None:
+    """The upstream forwarder, only when upstreams are configured; broker tokens come from built-in issuers."""
+    if not settings.upstreams:
+        return None
+
+    def mint_broker_token(broker: BrokerSettings, claims: dict[str, Any], role: Any) -> str:
+        issuer = runtime.issuers.get(broker.issuer)
+        if issuer is None:
+            raise KeyError(f"broker issuer {broker.issuer!r} is not a built-in issuer")
+        return str(issuer.mint(claims, ttl=broker.ttl_seconds, client_id=broker.audience))
+
+    forwarder = UpstreamForwarder(
+        {u.name: u for u in settings.upstreams},
+        mint_broker_token=mint_broker_token,
+        clock=runtime.clock,
+        audit=runtime.audit,
+    )
+    # best-effort upstream revocation (MinIO revoke-tokens) when a sub/access_key revocation is added
+    runtime.extras.setdefault("revocation_listeners", []).append(forwarder.on_revoke)
+    return forwarder
+
+
 def build_sts(runtime: Runtime) -> StsService:
     settings = runtime.expanded_sts_settings()
     verifier = TokenVerifier(trusted_issuers(runtime), settings.validation, clock=runtime.clock)
+    for name, service in runtime.issuers.items():
+        url = runtime.issuer_url(name)
+        service.keys.on_change.append(lambda url=url: verifier.invalidate(url))  # type: ignore[misc]
     codec = SessionTokenCodec(datadir.secret_key(runtime.data_dir, "session-token.key"))
     return StsService(
         settings,
@@ -68,5 +95,6 @@ def build_sts(runtime: Runtime) -> StsService:
             fault=_faults.sts_hook(runtime),
             break_glass=_breakglass.engine_for(runtime).check,
             break_glass_used=_breakglass.engine_for(runtime).used,
+            upstream=upstream_forwarder(runtime, settings),
         ),
     )

@@ -43,7 +43,6 @@ from .policy import Policy, PolicyDecision, RequestContext, evaluate_session, ev
 from .ports import AuditSink, Clock, Revocations, StateStore
 from .roles import Role, RoleRegistry
 from .settings import StsSettings
-from .sigv4 import SignedRequest, authenticate
 from .validation import (
     check_version_and_action,
     validate_assume_role,
@@ -263,7 +262,12 @@ class StsService:
             "profile": profile,
             "chained": False,
         }
-        if role.settings.upstream is not None and self.ext.upstream is not None:
+        if role.settings.upstream is not None:
+            if self.ext.upstream is None:  # never mint locally for a role that must go upstream
+                raise InternalFailure(
+                    f"role {role.name} needs upstream {role.settings.upstream.name!r}, but no forwarder is configured",
+                    check="upstream-config",
+                )
             result: dict[str, Any] = await self.ext.upstream.forward(
                 role=role, request=req, verified=verified, profile=profile, duration=duration, record=record,
                 session_name=session_name,
@@ -332,6 +336,8 @@ class StsService:
     # ------------------------------------------------------------------ signed actions
 
     def _authenticate(self, request: HttpRequest, record: DecisionRecord) -> dict[str, Any]:
+        from .sigv4 import SignedRequest, authenticate  # botocore is heavy: load it on the first signed call
+
         signed = SignedRequest(
             method=request.method,
             path=request.raw_path,
@@ -566,7 +572,11 @@ class StsService:
                 return remaining
             return requested
         default = role.settings.default_session_duration if role is not None else None
-        duration = (default or 3600) if requested is None else requested
+        if requested is None:
+            # No DurationSeconds: the role's default (AWS: 3600), never above its maximum.
+            duration = default or 3600
+            return min(duration, role.max_session_duration) if role is not None else duration
+        duration = requested
         if role is not None and duration > role.max_session_duration:
             raise ValidationError(
                 "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",

@@ -68,6 +68,9 @@ class UpstreamSettings(Strict):
     #: Admin credentials (MinIO revoke-tokens, RGW IAM); optional.
     admin_access_key: str | None = None
     admin_secret_key: str | None = None
+    #: MinIO revoke-tokens ``{userProvider}``: MinIO accepts admin revocation for
+    #: ``builtin`` and ``ldap`` users only (``openid`` is refused; see docs/upstream.md).
+    revoke_user_provider: Literal["builtin", "ldap", "openid"] = "builtin"
 
 
 class BrokerSettings(Strict):

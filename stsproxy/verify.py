@@ -339,6 +339,11 @@ class TokenVerifier:
                 del self._cache[iss]
         self._issuers = new
 
+    def invalidate(self, issuer: str) -> None:
+        """Forget the cached keys of ``issuer`` (its key set changed); the next token refetches."""
+        self._cache.pop(issuer, None)
+        self._last_refetch.pop(issuer, None)
+
     async def close(self) -> None:
         sources = {id(s): s for s in self._retired}
         sources.update({id(i.jwks_source): i.jwks_source for i in self._issuers.values()})

@@ -45,6 +45,24 @@ def test_openapi_document_covers_every_admin_route(stsmock_server):
     assert doc["components"]["schemas"]["MintTokenBody"]["additionalProperties"] is False
 
 
+def _fuzzer(operation, session: requests.Session, headers: dict[str, str], calls: dict[str, int]):
+    """A bounded hypothesis test for one operation (examples are deterministic)."""
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: schemathesis.Case) -> None:
+        calls[operation.label] = calls.get(operation.label, 0) + 1
+        case.call_and_validate(session=session, headers=headers, checks=CHECKS, timeout=10)
+
+    return run
+
+
 def test_admin_api_conforms_to_its_openapi_document(stsmock_server):
     schema = schemathesis.openapi.from_url(f"{stsmock_server.url}/admin/openapi.json")
     headers = {"Authorization": f"Bearer {stsmock_server.admin_token}"}
@@ -56,18 +74,7 @@ def test_admin_api_conforms_to_its_openapi_document(stsmock_server):
         operation = result.ok()
         tested += 1
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=MAX_EXAMPLES,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            suppress_health_check=list(HealthCheck),
-        )
-        def run(case: schemathesis.Case) -> None:
-            calls[operation.label] = calls.get(operation.label, 0) + 1
-            case.call_and_validate(session=session, headers=headers, checks=CHECKS, timeout=10)
-
+        run = _fuzzer(operation, session, headers, calls)
         try:
             run()
         except Exception as exc:  # noqa: BLE001 - collect every operation's failure, then report them together
