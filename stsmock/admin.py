@@ -186,7 +186,7 @@ def add_admin_routes(app: web.Application, runtime: Runtime) -> None:
                 event=q.get("event"),
                 since=float(q["since"]) if "since" in q else None,
                 until=float(q["until"]) if "until" in q else None,
-                after_id=int(q.get("after_id", "0")),
+                after_id=min(max(int(q.get("after_id", "0")), 0), 2**63 - 1),  # SQLite INTEGER range
                 limit=int(q.get("limit", "100")),
             )
         except ValueError:

@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from .server import ServeOptions
 
 
-def _worker(options: ServeOptions, port: int, index: int, ready: Any) -> None:
+def _worker(options: ServeOptions, port: int, index: int, ready: Any, reserved: Any) -> None:
     from .server import bind_socket, serve
 
+    reserved.close()  # inherited from the parent: a listener nobody accepts on must not stay in the group
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     sock = bind_socket(options.host, port, reuse_port=True)
     try:
@@ -58,7 +59,7 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     options.announce = lambda line: None
     events = [context.Event() for _ in range(workers)]
     processes = [
-        context.Process(target=_worker, args=(options, port, i, events[i]), daemon=False) for i in range(workers)
+        context.Process(target=_worker, args=(options, port, i, events[i], reserved), daemon=False) for i in range(workers)
     ]
     for process in processes:
         process.start()

@@ -267,6 +267,10 @@ class UpstreamForwarder:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._stale: list[aiohttp.ClientSession] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        try:  # built inside the server's loop (create_app / the pytest plugin): revocations can use it
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            pass
         self._pending: set[asyncio.Future[Any]] = set()
 
     # -- configuration ---------------------------------------------------------------

@@ -93,3 +93,16 @@ def test_admin_api_needs_the_bearer_token(stsmock_server, path):
     resp = requests.get(f"{stsmock_server.url}{path}", timeout=10)
     assert resp.status_code == 401
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("query", ["after_id=99999999999999999999999", "after_id=-5", "limit=99999999999999999999"])
+def test_audit_query_out_of_range_integers_are_not_server_errors(stsmock_server, query):
+    headers = {"Authorization": f"Bearer {stsmock_server.admin_token}"}
+    resp = requests.get(f"{stsmock_server.url}/admin/audit?{query}", headers=headers, timeout=10)
+    assert resp.status_code == 200
+
+
+def test_delete_revocation_with_huge_id_is_404(stsmock_server):
+    headers = {"Authorization": f"Bearer {stsmock_server.admin_token}"}
+    resp = requests.delete(f"{stsmock_server.url}/admin/revocations/{2**70}", headers=headers, timeout=10)
+    assert resp.status_code == 404

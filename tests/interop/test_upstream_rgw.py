@@ -4,7 +4,7 @@ boto3 -> stsmock STS (its own validation, trust policy and audit) -> RGW STS -> 
 that work for S3 on RGW, in both modes:
 
 * ``rgw-passthrough``: the caller's token (aud=rgw) goes to RGW unchanged;
-* ``rgw-broker``: the caller's token (aud=sts.amazonaws.com, which RGW does not accept) is
+* ``rgw-broker``: the caller's token (aud=app, which RGW does not accept) is
   exchanged for a token stsmock mints for RGW (aud=rgw, the caller's sub);
 * ``rgw-readonly``: broker + a narrowing session policy that RGW enforces.
 
@@ -39,6 +39,14 @@ RGW_ROLE = "stsmockS3"  # the RGW role configs/ceph-rgw.yaml forwards to
 ACCOUNT = "000000000000"
 
 pytestmark = [pytest.mark.ceph, pytest.mark.stsmock_config(str(CONFIG))]
+
+
+def test_recipe_config_passes_rgw_lint() -> None:
+    """`stsmock check --profile ceph-rgw configs/ceph-rgw.yaml` is clean (one key; one audience per role)."""
+    from stsmock.config import load_config
+    from stsmock.lint import lint
+
+    assert [f for f in lint(load_config(CONFIG), profile="ceph-rgw") if f.severity == "error"] == []
 
 
 def role_arn(name: str) -> str:
@@ -104,7 +112,7 @@ def test_stsmock_trust_policy_runs_before_forwarding(rgw_upstream: CephRGW, stsm
 
 
 def test_broker_exchanges_the_token_and_rgw_credentials_work(rgw_upstream: CephRGW, stsmock) -> None:
-    caller_token = stsmock.token("bob", aud="sts.amazonaws.com")  # RGW would reject this audience
+    caller_token = stsmock.token("bob", aud="app")  # RGW would reject this audience
     response = assume(stsmock, "rgw-broker", caller_token, session="broker1")
     assert response["SubjectFromWebIdentityToken"] == "bob"
     assert response["AssumedRoleUser"]["Arn"].endswith(f"assumed-role/{RGW_ROLE}/broker1")
@@ -119,10 +127,10 @@ def test_broker_exchanges_the_token_and_rgw_credentials_work(rgw_upstream: CephR
 
 def test_role_session_policy_narrows_rgw_credentials(rgw_upstream: CephRGW, stsmock) -> None:
     bucket = unique_name("b")
-    writer = assume(stsmock, "rgw-broker", stsmock.token("carol", aud="sts.amazonaws.com"))["Credentials"]
+    writer = assume(stsmock, "rgw-broker", stsmock.token("carol", aud="app"))["Credentials"]
     assert put_and_get_object(rgw_upstream, writer, bucket, "k", b"x") == b"x"
 
-    reader = assume(stsmock, "rgw-readonly", stsmock.token("carol", aud="sts.amazonaws.com"))["Credentials"]
+    reader = assume(stsmock, "rgw-readonly", stsmock.token("carol", aud="reader"))["Credentials"]
     s3 = s3_client_from_credentials(rgw_upstream, reader)
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
     with pytest.raises(ClientError) as info:
@@ -131,7 +139,7 @@ def test_role_session_policy_narrows_rgw_credentials(rgw_upstream: CephRGW, stsm
 
     # A caller Policy cannot be combined with the role's (an upstream takes one Policy only).
     with pytest.raises(ClientError) as info:
-        assume(stsmock, "rgw-readonly", stsmock.token("carol", aud="sts.amazonaws.com"),
+        assume(stsmock, "rgw-readonly", stsmock.token("carol", aud="reader"),
                Policy='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}')
     assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
     assert decision(stsmock)["check"] == "upstream-session-policy"
