@@ -126,7 +126,7 @@ def lint(config: Config, *, profile: LintProfile = "aws", max_session_seconds: i
                                             f"condition key '{key}' does not belong to any trusted provider"))
             if has_sub:
                 for key_tuple, users in audience_users.items():
-                    audience_users[key_tuple] = [(n, True) if n == role.name else (n, s) for n, s in users]
+                    audience_users[key_tuple] = [(n, True) if n == role.name else (n, flag) for n, flag in users]
         if role.max_session_duration > max_session_seconds:
             findings.append(Finding("session-too-long", "error", f"{path}.max_session_duration",
                                     f"role '{role.name}' allows {role.max_session_duration}s sessions; the limit is {max_session_seconds}s"))
@@ -139,10 +139,12 @@ def lint(config: Config, *, profile: LintProfile = "aws", max_session_seconds: i
                                     f"{role.break_glass.max_session_seconds}s"))
 
     for (provider, audience), users in sorted(audience_users.items()):
+        open_roles = sorted({n for n, narrowed in users if not narrowed})
         names = sorted({n for n, _ in users})
-        if len(names) > 1 and not all(has_sub for _, has_sub in users):
+        # Roles narrowed by a :sub condition are separate; two or more wide-open roles are not.
+        if len(names) > 1 and len(open_roles) > 1:
             findings.append(Finding("shared-audience", "error", "sts.roles",
-                                    f"roles {', '.join(names)} all accept audience '{audience}' from {provider} without a "
+                                    f"roles {', '.join(open_roles)} all accept audience '{audience}' from {provider} without a "
                                     ":sub condition; any token for one can assume the others — give each workload its own audience"))
 
     findings.extend(_profile_findings(config, profile))
