@@ -6,9 +6,9 @@ verification pipeline, and an assume-role simulator.
 
 Auth: the admin token, entered once on ``/ui/login``. The browser keeps an
 HttpOnly, SameSite=Strict cookie holding an HMAC of the token (keyed with a
-per-process secret), never the token itself; every request recomputes and
-compares it in constant time, so rotating the admin token (or restarting)
-logs everybody out. Loopback clients get no bypass. POST forms carry a CSRF
+secret derived from the data dir's session-token key, so all workers agree),
+never the token itself; every request recomputes and compares it in constant
+time, so changing the admin token logs everybody out. Loopback clients get no bypass. POST forms carry a CSRF
 token derived from the cookie. Every dynamic value is HTML-escaped.
 """
 
@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import html
 import json
-import secrets
 import time
 from collections import deque
 from functools import cache
@@ -127,10 +126,22 @@ def decode_segment(segment: str) -> Any:
     return json.loads(raw)
 
 
+def console_key(runtime: Runtime) -> bytes:
+    """The HMAC key for console cookies, derived from the data dir's session-token key.
+
+    Workers sharing a data dir (``--workers``) already share that key, so a cookie
+    minted by one worker is accepted by the others.
+    """
+    from . import datadir
+
+    base = datadir.secret_key(runtime.data_dir, "session-token.key")
+    return hmac.new(base, b"stsmock-console-v1", hashlib.sha256).digest()
+
+
 class Console:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._secret = secrets.token_bytes(32)
+        self._secret = console_key(runtime)
         self._secure = runtime.base_url.startswith("https://")
 
     # -- auth -----------------------------------------------------------------------

@@ -1,0 +1,114 @@
+"""The command line against a real `stsmock serve` process: ready line, signals, restart, keys, token."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import jwt
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+
+
+class Serve:
+    def __init__(self, data_dir: Path, *extra: str, port: int = 0) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.line = self.proc.stdout.readline()
+        match = re.search(r"stsmock ready at (http://127\.0\.0\.1:\d+) \(admin token: (.+)\)", self.line)
+        assert match, (self.line, self.proc.poll())
+        self.url = match.group(1)
+        self.data_dir = data_dir
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=15)
+
+    def cli(self, *args: str) -> str:
+        result = CliRunner().invoke(cli, [*args, "--data-dir", str(self.data_dir)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+
+def _verify(url: str, token: str) -> dict:
+    client = jwt.PyJWKClient(url + "/jwks", cache_keys=False, cache_jwk_set=False)
+    key = client.get_signing_key_from_jwt(token)
+    return jwt.decode(token, key.key, algorithms=["RS256"], audience="X", issuer=url)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_ready_line_healthz_and_clean_stop(tmp_path, sig):
+    server = Serve(tmp_path)
+    assert str(tmp_path / "admin-token") in server.line
+    with urllib.request.urlopen(server.url + "/healthz", timeout=5) as response:
+        assert response.status == 200
+    assert server.stop(sig) == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_token_keys_restart_and_rotation(tmp_path):
+    port = _free_port()
+    server = Serve(tmp_path, port=port)
+    old = server.cli("token", "--sub", "alice", "--aud", "X", "--claim", 'groups=["a"]', "--ttl", "600").strip()
+    assert _verify(server.url, old)["groups"] == ["a"]
+    server.stop()
+
+    server = Serve(tmp_path, port=port)  # same data dir and URL: same keys
+    assert _verify(server.url, old)["sub"] == "alice"
+    listing = server.cli("keys", "list")
+    old_kid = listing.split()[1]
+    rotated = json.loads(server.cli("keys", "rotate"))
+    assert rotated["kid"] != old_kid
+    new = server.cli("token", "--sub", "bob", "--aud", "X").strip()
+    assert jwt.get_unverified_header(new)["kid"] == rotated["kid"]
+    assert _verify(server.url, old) and _verify(server.url, new)  # both verify during the overlap
+    server.cli("keys", "retire", old_kid, "--now")
+    with pytest.raises(jwt.PyJWKClientError):
+        _verify(server.url, old)
+    assert _verify(server.url, new)["sub"] == "bob"
+    server.stop()
+
+
+def test_assume_env_and_credential_process(tmp_path):
+    server = Serve(tmp_path)
+    role = "arn:aws:iam::000000000000:role/stsmock-dev"
+    creds = json.loads(server.cli("assume", "--role-arn", role, "--session-name", "cli-test"))
+    assert creds["AssumedRoleUser"]["Arn"].endswith("assumed-role/stsmock-dev/cli-test")
+    process = json.loads(server.cli("assume", "--role-arn", role, "--format", "credential-process"))
+    assert process["Version"] == 1 and process["Expiration"].endswith("Z")
+    env = server.cli("env", "--role-arn", role)
+    assert "export AWS_ACCESS_KEY_ID=ASIA" in env and "export AWS_ENDPOINT_URL_STS=" in env
+    server.stop()
+
+
+def test_config_commands(tmp_path):
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["config", "show"])
+    assert shown.exit_code == 0 and "stsmock-dev-secret" in shown.output
+    schema = json.loads(runner.invoke(cli, ["config", "schema"]).output)
+    assert schema["title"] == "stsmock configuration" and "issuers" in schema["properties"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("issuers:\n  - clients:\n      - {client_id: a}\n      - {client_id: b, grant_types: [foo]}\n")
+    result = runner.invoke(cli, ["config", "validate", str(bad)])
+    assert result.exit_code != 0
+    assert "issuers[0].clients[1].grant_types[0]: unknown grant 'foo'" in result.output
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("issuers: [\n")
+    result = runner.invoke(cli, ["config", "validate", str(broken)])
+    assert result.exit_code != 0 and "invalid YAML" in result.output
