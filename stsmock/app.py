@@ -142,22 +142,10 @@ def app_for_runtime(runtime: Runtime) -> web.Application:
     for name, service in runtime.issuers.items():
         add_issuer_routes(app, service, "" if name == "default" else f"/issuers/{name}")
     # feature routes (each feature module exposes install(app, runtime)); keep before the STS catch-all
-    from .breakglass import install as _install_breakglass
-    from .faults import install as _install_faults
-    from .simulate import install as _install_simulate
+    from . import breakglass, console, faults, metrics, openapi, s3, simulate
 
-    _install_faults(app, runtime)
-    _install_breakglass(app, runtime)
-    _install_simulate(app, runtime)
-    from . import metrics as _metrics
-
-    _metrics.install(app, runtime)
-    from . import openapi as _openapi
-
-    _openapi.install(app, runtime)
-    from . import console as _console
-
-    _console.install(app, runtime)
+    for feature in (faults, breakglass, simulate, metrics, openapi, console, s3):
+        feature.install(app, runtime)
     from stsproxy.web import add_sts_routes
 
     add_sts_routes(app, runtime.sts)

@@ -85,10 +85,12 @@ async def serve(
         writer.start()
     if worker == 0:
         datadir.write_server_info(
-            runtime.data_dir, {"url": base_url, "pid": os.getpid(), "admin_token_file": str(runtime.admin_token_path or "")}
+            runtime.data_dir, {"url": base_url_for(options.host, port, None), "public_url": base_url, "pid": os.getpid(), "admin_token_file": str(runtime.admin_token_path or "")}
         )
         where = runtime.admin_token_path or "config (admin.token)"
-        options.announce(f"stsmock ready at {base_url} (admin token: {where})")
+        bound = base_url_for(options.host, port, None)
+        listening = f"listening on {bound}, " if bound != base_url else ""
+        options.announce(f"stsmock ready at {base_url} ({listening}admin token: {where})")
     if ready is not None:
         ready()
     stop = asyncio.Event()

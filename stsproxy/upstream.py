@@ -224,7 +224,9 @@ def parse_success(body: bytes) -> dict[str, Any] | None:
         "SourceIdentity": _text(result, "SourceIdentity"),
         "Arn": _text(result, "AssumedRoleUser/Arn"),
         # AWS says AssumedRoleId; MinIO's struct says AssumeRoleId.
-        "AssumedRoleId": _text(result, "AssumedRoleUser/AssumedRoleId") or _text(result, "AssumedRoleUser/AssumeRoleId"),
+        "AssumedRoleId": (
+            _text(result, "AssumedRoleUser/AssumedRoleId") or _text(result, "AssumedRoleUser/AssumeRoleId")
+        ),
         "RequestId": _text(root, "ResponseMetadata/RequestId"),
     }
     if not (out["AccessKeyId"] and out["SecretAccessKey"]):
@@ -271,7 +273,7 @@ class UpstreamForwarder:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
             pass
-        self._pending: set[asyncio.Future[Any]] = set()
+        self._pending: set[Any] = set()  # asyncio tasks and concurrent futures
 
     # -- configuration ---------------------------------------------------------------
     def put(self, settings: UpstreamSettings) -> None:
@@ -410,7 +412,8 @@ class UpstreamForwarder:
         self.audit.record("upstream.forward", **event, status=status, latency_ms=latency, outcome="allow",
                           code=None, access_key=parsed["AccessKeyId"],
                           upstream_request_id=upstream_request_id or parsed["RequestId"])
-        record.note(upstream_access_key=parsed["AccessKeyId"], upstream_request_id=upstream_request_id or parsed["RequestId"])
+        record.note(upstream_access_key=parsed["AccessKeyId"],
+                    upstream_request_id=upstream_request_id or parsed["RequestId"])
         expiration = parsed["Expiration"] or protocol.format_expiration(self.clock.now() + duration)
         packed = parsed["PackedPolicySize"]
         return protocol.web_identity_result(
@@ -496,8 +499,8 @@ class UpstreamForwarder:
                 task.add_done_callback(self._pending.discard)
             elif loop is not None and loop.is_running():
                 future = asyncio.run_coroutine_threadsafe(coro, loop)
-                self._pending.add(future)  # type: ignore[arg-type]
-                future.add_done_callback(lambda f: self._pending.discard(f))  # type: ignore[arg-type]
+                self._pending.add(future)
+                future.add_done_callback(self._pending.discard)
             else:
                 coro.close()
                 self.audit.record("upstream.revoke", upstream=upstream.name, outcome="skipped",

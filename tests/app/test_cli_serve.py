@@ -24,9 +24,10 @@ class Serve:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.line = self.proc.stdout.readline()
-        match = re.search(r"stsmock ready at (http://127\.0\.0\.1:\d+) \(admin token: (.+)\)", self.line)
+        match = re.search(r"stsmock ready at (http://[\d.:]+) \((?:listening on (http://[\d.:]+), )?admin token: (.+)\)",
+                          self.line)
         assert match, (self.line, self.proc.poll())
-        self.url = match.group(1)
+        self.url = match.group(2) or match.group(1)
         self.data_dir = data_dir
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
@@ -39,10 +40,10 @@ class Serve:
         return result.output
 
 
-def _verify(url: str, token: str) -> dict:
+def _verify(url: str, token: str, issuer: str | None = None) -> dict:
     client = jwt.PyJWKClient(url + "/jwks", cache_keys=False, cache_jwk_set=False)
     key = client.get_signing_key_from_jwt(token)
-    return jwt.decode(token, key.key, algorithms=["RS256"], audience="X", issuer=url)
+    return jwt.decode(token, key.key, algorithms=["RS256"], audience="X", issuer=issuer or url)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -54,34 +55,27 @@ def test_serve_ready_line_healthz_and_clean_stop(tmp_path, sig):
     assert server.stop(sig) == 0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_token_keys_restart_and_rotation(tmp_path):
-    port = _free_port()
-    server = Serve(tmp_path, port=port)
-    old = server.cli("token", "--sub", "alice", "--aud", "X", "--claim", 'groups=["a"]', "--ttl", "600").strip()
-    assert _verify(server.url, old)["groups"] == ["a"]
+    public = "http://127.0.0.1:8400"  # the issuer URL stays put across restarts even if the port moves
+    server = Serve(tmp_path, "--public-url", public)
+    old = server.cli("token", "--sub", "alice", "--aud", "X", "--claim", 'groups=["a"]', "--ttl", "600",
+                     "--url", server.url).strip()
+    assert _verify(server.url, old, public)["groups"] == ["a"]
     server.stop()
 
-    server = Serve(tmp_path, port=port)  # same data dir and URL: same keys
-    assert _verify(server.url, old)["sub"] == "alice"
-    listing = server.cli("keys", "list")
+    server = Serve(tmp_path, "--public-url", public)  # same data dir: same keys
+    assert _verify(server.url, old, public)["sub"] == "alice"
+    listing = server.cli("keys", "list", "--url", server.url)
     old_kid = listing.split()[1]
-    rotated = json.loads(server.cli("keys", "rotate"))
+    rotated = json.loads(server.cli("keys", "rotate", "--url", server.url))
     assert rotated["kid"] != old_kid
-    new = server.cli("token", "--sub", "bob", "--aud", "X").strip()
+    new = server.cli("token", "--sub", "bob", "--aud", "X", "--url", server.url).strip()
     assert jwt.get_unverified_header(new)["kid"] == rotated["kid"]
-    assert _verify(server.url, old) and _verify(server.url, new)  # both verify during the overlap
-    server.cli("keys", "retire", old_kid, "--now")
+    assert _verify(server.url, old, public) and _verify(server.url, new, public)  # both verify during the overlap
+    server.cli("keys", "retire", old_kid, "--now", "--url", server.url)
     with pytest.raises(jwt.PyJWKClientError):
-        _verify(server.url, old)
-    assert _verify(server.url, new)["sub"] == "bob"
+        _verify(server.url, old, public)
+    assert _verify(server.url, new, public)["sub"] == "bob"
     server.stop()
 
 

@@ -105,7 +105,7 @@ def test_passthrough_gives_rgw_credentials_that_work_for_s3(rgw_upstream: CephRG
 def test_stsmock_trust_policy_runs_before_forwarding(rgw_upstream: CephRGW, stsmock) -> None:
     """rgw-passthrough trusts aud=rgw only: stsmock denies, RGW is never asked."""
     with pytest.raises(ClientError) as info:
-        assume(stsmock, "rgw-passthrough", stsmock.token("alice", aud="sts.amazonaws.com"))
+        assume(stsmock, "rgw-passthrough", stsmock.token("alice", aud="app"))
     assert info.value.response["Error"]["Code"] == "AccessDenied"
     assert forward_records(stsmock) == []
     assert decision(stsmock)["check"] != "upstream"
