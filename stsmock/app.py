@@ -49,6 +49,13 @@ class Runtime:
     sts: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def extension(self, key: str, factory: Any) -> Any:
+        """The runtime's single instance of a feature engine, created on first use."""
+        engine = self.extras.get(key)
+        if engine is None:
+            engine = self.extras[key] = factory(self)
+        return engine
+
     def issuer_url(self, name: str) -> str:
         return self.base_url if name == "default" else f"{self.base_url}/issuers/{name}"
 

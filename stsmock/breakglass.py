@@ -216,9 +216,7 @@ def caller_reason(claims: dict[str, Any], name: str) -> str | None:
 
 
 def engine_for(runtime: Runtime) -> BreakGlass:
-    engine: BreakGlass | None = runtime.extras.get(EXTRAS_KEY)
-    if engine is None:
-        engine = runtime.extras[EXTRAS_KEY] = BreakGlass(runtime)
+    engine: BreakGlass = runtime.extension(EXTRAS_KEY, BreakGlass)
     return engine
 
 

@@ -220,9 +220,7 @@ def _matches(
 
 
 def engine_for(runtime: Runtime) -> FaultEngine:
-    engine: FaultEngine | None = runtime.extras.get(EXTRAS_KEY)
-    if engine is None:
-        engine = runtime.extras[EXTRAS_KEY] = FaultEngine(runtime)
+    engine: FaultEngine = runtime.extension(EXTRAS_KEY, FaultEngine)
     return engine
 
 

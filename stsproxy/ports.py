@@ -1,7 +1,7 @@
-"""What the STS plane needs from the outside world, as narrow protocols.
+"""The STS plane's view of its collaborators, as narrow protocols.
 
-The composition root (``stsmock``) provides the implementations; this plane
-never imports it, so dependency arrows point one way.
+The composition root passes in objects that satisfy these; the STS never
+imports it. Only what the STS calls is listed, so the fakes in tests stay tiny.
 """
 
 from __future__ import annotations
@@ -11,37 +11,23 @@ from typing import Any, Protocol
 
 class Clock(Protocol):
     def now(self) -> float:
-        """Current time as epoch seconds (virtual in tests and via the admin API)."""
+        """Epoch seconds from the one (possibly virtual) clock."""
 
 
 class StateStore(Protocol):
-    """Namespaced durable records with optional expiry (sessions, credentials)."""
+    """Session records keyed by access key, expiring with the credentials."""
 
     def put(self, kind: str, key: str, value: dict[str, Any], expires_at: float | None = None) -> None: ...
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None: ...
 
-    def take(self, kind: str, key: str) -> dict[str, Any] | None:
-        """Atomically read and delete; the one-time-use primitive for codes."""
-
-    def delete(self, kind: str, key: str) -> bool: ...
-
-    def items(self, kind: str) -> list[tuple[str, dict[str, Any]]]: ...
-
 
 class AuditSink(Protocol):
     def record(self, event: str, **fields: Any) -> None:
-        """Write one structured audit record. Never pass secrets or whole tokens."""
+        """One structured record per decision; callers pass hashes, never tokens."""
 
 
 class Revocations(Protocol):
     def check(self, facts: dict[str, Any]) -> dict[str, Any] | None:
-        """Return the matching revocation record for these token facts, or None.
-
-        ``facts`` may hold: jti, sub, client_id, iss, role_arn, session_name,
-        access_key, iat (epoch seconds).
-        """
-
-    def revoke(self, by: str, value: str, *, reason: str = "", source: str = "", issued_before: float | None = None) -> dict[str, Any]:
-        """Persist a revocation. ``by`` is one of jti, sub, client_id, session,
-        access_key, iss (with issued_before) or role_arn (with issued_before)."""
+        """The revocation covering these facts (jti, sub, iss, client_id, role_arn,
+        session_name, access_key, iat), or None."""
