@@ -238,30 +238,12 @@ class StsService:
                     self._require_trust(extra, extra_action, role)
         session_policies = self._session_policies(req.policy, req.policy_arns)
         packed = self._packed_size(session_policies, tags, transitive, req.policy is not None or bool(req.policy_arns))
-        assumed_arn = f"arn:{self.settings.partition}:sts::{self.settings.account_id}:assumed-role/{role.name}/{session_name}"
-        assumed_id = f"{role.role_id}:{session_name}"
-        session = {
-            "kind": "web-identity",
-            "role_arn": role.arn,
-            "role_name": role.name,
-            "session_name": session_name,
-            "arn": assumed_arn,
-            "user_id": assumed_id,
-            "account": self.settings.account_id,
-            "sub": claims.get("sub"),
-            "iss": verified.issuer.issuer,
-            "aud": verified.audience,
-            "jti": claims.get("jti"),
-            "client_id": claims.get("client_id") or claims.get("azp"),
-            "provider": verified.issuer.provider_id,
-            "tags": tags or None,
-            "transitive": list(transitive) or None,
-            "source_identity": source_identity,
-            "policy": [req.policy] if req.policy else None,
-            "policy_arns": list(req.policy_arns) or None,
-            "profile": profile,
-            "chained": False,
-        }
+        session = self._role_session(
+            "web-identity", role, session_name, self._token_identity(verified),
+            tags=tags, transitive=transitive, source_identity=source_identity,
+            policy=req.policy, policy_arns=req.policy_arns, profile=profile, chained=False,
+        )
+        assumed_arn, assumed_id = session["arn"], session["user_id"]
         if role.settings.upstream is not None:
             if self.ext.upstream is None:  # never mint locally for a role that must go upstream
                 raise InternalFailure(
@@ -278,7 +260,7 @@ class StsService:
             self.ext.break_glass_used(role, record)
         return protocol.web_identity_result(
             profile,
-            credentials=(creds.access_key_id, creds.secret_access_key, creds.session_token, creds.expiration),
+            credentials=_as_tuple(creds),
             subject=str(claims.get("sub")),
             audience=verified.audience,
             assumed_role_arn=assumed_arn,
@@ -310,17 +292,12 @@ class StsService:
         session_policies = self._session_policies(req.policy, ())
         duration = self._duration(req.duration_seconds, None, "minio", token_exp=claims.get("exp"))
         session = {
+            **self._token_identity(verified),
             "kind": "web-identity",
-            "role_arn": None,
             "policies": existing,
             "arn": f"arn:{self.settings.partition}:sts::{self.settings.account_id}:assumed-role/claim-policy/{claims.get('sub')}",
             "user_id": str(claims.get("sub")),
             "account": self.settings.account_id,
-            "sub": claims.get("sub"),
-            "iss": verified.issuer.issuer,
-            "aud": verified.audience,
-            "jti": claims.get("jti"),
-            "client_id": claims.get("client_id") or claims.get("azp"),
             "policy": [req.policy] if req.policy else None,
             "profile": "minio",
             "chained": False,
@@ -329,7 +306,7 @@ class StsService:
         creds = self._mint(session, duration, record)
         return protocol.web_identity_result(
             "minio",
-            credentials=(creds.access_key_id, creds.secret_access_key, creds.session_token, creds.expiration),
+            credentials=_as_tuple(creds),
             subject=str(claims.get("sub")),
         )
 
@@ -397,7 +374,7 @@ class StsService:
         child = {**session, "kind": "session-token", "chained": False}
         creds = self._mint(child, duration, record)
         return protocol.session_token_result(
-            profile, credentials=(creds.access_key_id, creds.secret_access_key, creds.session_token, creds.expiration)
+            profile, credentials=_as_tuple(creds)
         )
 
     async def _assume_role(
@@ -463,38 +440,70 @@ class StsService:
             )
         session_policies = self._session_policies(req.policy, req.policy_arns)
         packed = self._packed_size(session_policies, tags, transitive, req.policy is not None or bool(req.policy_arns))
-        assumed_arn = f"arn:{self.settings.partition}:sts::{self.settings.account_id}:assumed-role/{role.name}/{session_name}"
-        assumed_id = f"{role.role_id}:{session_name}"
-        session = {
-            "kind": "assume-role",
-            "role_arn": role.arn,
-            "role_name": role.name,
-            "session_name": session_name,
-            "arn": assumed_arn,
-            "user_id": assumed_id,
-            "account": self.settings.account_id,
-            "sub": caller.get("sub"),
-            "iss": caller.get("iss"),
-            "jti": caller.get("jti"),
-            "client_id": caller.get("client_id"),
-            "parent": caller["arn"],
-            "tags": tags or None,
-            "transitive": list(transitive) or None,
-            "source_identity": source_identity,
-            "policy": [req.policy] if req.policy else None,
-            "policy_arns": list(req.policy_arns) or None,
-            "profile": profile,
-            "chained": chained,
-        }
+        identity = {k: caller.get(k) for k in ("sub", "iss", "jti", "client_id")}
+        session = self._role_session(
+            "assume-role", role, session_name, {**identity, "parent": caller["arn"]},
+            tags=tags, transitive=transitive, source_identity=source_identity,
+            policy=req.policy, policy_arns=req.policy_arns, profile=profile, chained=chained,
+        )
+        assumed_arn, assumed_id = session["arn"], session["user_id"]
         creds = self._mint(session, duration, record)
         return protocol.assume_role_result(
             profile,
-            credentials=(creds.access_key_id, creds.secret_access_key, creds.session_token, creds.expiration),
+            credentials=_as_tuple(creds),
             assumed_role_arn=assumed_arn,
             assumed_role_id=assumed_id,
             packed_policy_size=packed,
             source_identity=source_identity,
         )
+
+    # ------------------------------------------------------------------ sessions
+
+    def _token_identity(self, verified: VerifiedToken) -> dict[str, Any]:
+        """Who a session stands for, from its verified web-identity token."""
+        claims = verified.claims
+        return {
+            "sub": claims.get("sub"),
+            "iss": verified.issuer.issuer,
+            "aud": verified.audience,
+            "jti": claims.get("jti"),
+            "client_id": claims.get("client_id") or claims.get("azp"),
+            "provider": verified.issuer.provider_id,
+        }
+
+    def _role_session(
+        self,
+        kind: str,
+        role: Role,
+        session_name: str,
+        identity: Mapping[str, Any],
+        *,
+        tags: Mapping[str, str],
+        transitive: tuple[str, ...],
+        source_identity: Any,
+        policy: str | None,
+        policy_arns: tuple[str, ...] | list[str],
+        profile: str,
+        chained: bool,
+    ) -> dict[str, Any]:
+        """The facts sealed into a role session's token (and stored, minus the policy text)."""
+        return {
+            **identity,
+            "kind": kind,
+            "role_arn": role.arn,
+            "role_name": role.name,
+            "session_name": session_name,
+            "arn": f"arn:{self.settings.partition}:sts::{self.settings.account_id}:assumed-role/{role.name}/{session_name}",
+            "user_id": f"{role.role_id}:{session_name}",
+            "account": self.settings.account_id,
+            "tags": dict(tags) or None,
+            "transitive": list(transitive) or None,
+            "source_identity": source_identity,
+            "policy": [policy] if policy else None,
+            "policy_arns": list(policy_arns) or None,
+            "profile": profile,
+            "chained": chained,
+        }
 
     # ------------------------------------------------------------------ permissions (reusable)
 
@@ -680,6 +689,10 @@ class StsService:
 
     def session_for(self, access_key: str) -> dict[str, Any] | None:
         return self.store.get(SESSION_KIND, access_key)
+
+
+def _as_tuple(creds: MintedCredentials) -> tuple[str, str, str, float]:
+    return (creds.access_key_id, creds.secret_access_key, creds.session_token, creds.expiration)
 
 
 def _unverified_identity(token: str) -> dict[str, Any]:
