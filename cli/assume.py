@@ -13,6 +13,7 @@ import shlex
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -146,37 +147,53 @@ def _apply(func: Any) -> Any:
     return func
 
 
+@dataclass(frozen=True)
+class AssumeArgs:
+    """The options `assume` and `env` share, bundled by :func:`_apply`."""
+
+    role_arn: str
+    token: str | None
+    token_file: str | None
+    session_name: str | None
+    duration: int | None
+    policy_file: str | None
+    url: str | None
+    data_dir: str | None
+    client_id: str
+    client_secret: str
+
+    @property
+    def base(self) -> str:
+        return server_url(self.url, self.data_dir)
+
+    def web_token(self) -> str:
+        return _resolve_token(self.token, self.token_file, self.base, self.client_id, self.client_secret)
+
+    def call(self, token: str) -> dict[str, Any]:
+        import time
+
+        policy = Path(self.policy_file).read_text(encoding="utf-8") if self.policy_file else None
+        return assume_with_web_identity(
+            self.base,
+            role_arn=self.role_arn,
+            token=token,
+            session_name=self.session_name or f"stsmock-{int(time.time())}",
+            duration=self.duration,
+            policy=policy,
+        )
+
+
+def _args(kwargs: dict[str, Any]) -> AssumeArgs:
+    return AssumeArgs(**{name: kwargs.pop(name) for name in AssumeArgs.__dataclass_fields__})
+
+
 @click.command()
 @_apply
 @click.option("--format", "fmt", type=click.Choice(["env", "json", "credential-process"]), default="json", show_default=True)
-def assume(
-    role_arn: str,
-    token: str | None,
-    token_file: str | None,
-    session_name: str | None,
-    duration: int | None,
-    policy_file: str | None,
-    url: str | None,
-    data_dir: str | None,
-    client_id: str,
-    client_secret: str,
-    fmt: str,
-) -> None:
+def assume(fmt: str, **kwargs: Any) -> None:
     """AssumeRoleWithWebIdentity and print the credentials."""
-    import time
-
-    base = server_url(url, data_dir)
-    web_token = _resolve_token(token, token_file, base, client_id, client_secret)
-    policy = Path(policy_file).read_text(encoding="utf-8") if policy_file else None
-    result = assume_with_web_identity(
-        base,
-        role_arn=role_arn,
-        token=web_token,
-        session_name=session_name or f"stsmock-{int(time.time())}",
-        duration=duration,
-        policy=policy,
-    )
-    click.echo(_credentials_output(result, fmt, base))
+    args = _args(kwargs)
+    click.echo(_credentials_output(args.call(args.web_token()), fmt, args.base))
 
 
 @click.command()
@@ -187,41 +204,18 @@ def assume(
     default=None,
     help="Write the token here and print AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN instead of static keys.",
 )
-def env(
-    role_arn: str,
-    token: str | None,
-    token_file: str | None,
-    session_name: str | None,
-    duration: int | None,
-    policy_file: str | None,
-    url: str | None,
-    data_dir: str | None,
-    client_id: str,
-    client_secret: str,
-    web_identity_token_file: str | None,
-) -> None:
+def env(web_identity_token_file: str | None, **kwargs: Any) -> None:
     """Print `export` lines so an SDK's default credential chain finds credentials."""
-    import time
-
-    base = server_url(url, data_dir)
-    web_token = _resolve_token(token, token_file, base, client_id, client_secret)
+    args = _args(kwargs)
+    web_token = args.web_token()
     if web_identity_token_file:
         from stsmock.token_file import write_atomic
 
         path = Path(web_identity_token_file).resolve()
         write_atomic(path, web_token)
-        lines = {"AWS_WEB_IDENTITY_TOKEN_FILE": str(path), "AWS_ROLE_ARN": role_arn, "AWS_ENDPOINT_URL_STS": base}
-        if session_name:
-            lines["AWS_ROLE_SESSION_NAME"] = session_name
+        lines = {"AWS_WEB_IDENTITY_TOKEN_FILE": str(path), "AWS_ROLE_ARN": args.role_arn, "AWS_ENDPOINT_URL_STS": args.base}
+        if args.session_name:
+            lines["AWS_ROLE_SESSION_NAME"] = args.session_name
         click.echo("\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items()))
         return
-    policy = Path(policy_file).read_text(encoding="utf-8") if policy_file else None
-    result = assume_with_web_identity(
-        base,
-        role_arn=role_arn,
-        token=web_token,
-        session_name=session_name or f"stsmock-{int(time.time())}",
-        duration=duration,
-        policy=policy,
-    )
-    click.echo(_credentials_output(result, "env", base))
+    click.echo(_credentials_output(args.call(web_token), "env", args.base))
