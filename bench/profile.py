@@ -16,6 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -57,8 +60,15 @@ async def main_async(a: argparse.Namespace) -> None:
     if a.scenario == "startup":
         data = work / "data"
         argv = [str(run.STSMOCK_BIN), "serve", "--port", "0", "--data-dir", str(data)]
-        subprocess.run([str(PY_SPY), "record", "-r", "500", "--format", "raw", "-o", str(raw), *idle,
-                        "--", *argv], timeout=a.seconds + 5, check=False)
+        # sample the first a.seconds of the process (spawn -> ready -> idle), then kill the whole group
+        spy = subprocess.Popen([str(PY_SPY), "record", "-r", "500", "--format", "raw", "-o", str(raw), *idle,
+                                "-d", str(int(a.seconds)), "--", *argv], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            spy.wait(a.seconds + 15)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(spy.pid, signal.SIGTERM)
         print(summarise(raw, a.top))
         return
     cfg = None

@@ -73,10 +73,14 @@ def loadavg() -> str:
 
 
 def ensure_peers() -> None:
-    if not MOTO_BIN.exists():
+    py = PEERS_VENV / "bin" / "python"
+    healthy = MOTO_BIN.exists() and py.exists() and subprocess.run(
+        [str(py), "-c", "import moto.server"], capture_output=True).returncode == 0
+    if not healthy:
         log("installing moto[server] into bench/.venv-peers (one-off)")
-        if not (PEERS_VENV / "bin" / "python").exists():
-            subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
+        if PEERS_VENV.exists():  # partial or broken venv: start over
+            shutil.rmtree(PEERS_VENV)
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
         subprocess.run(
             [str(PEERS_VENV / "bin" / "pip"), "install", "-q", "moto[server]"],
             check=True,
@@ -152,6 +156,7 @@ class Spec:
     kind: str  # stsmock | moto | oauth2-mock-server
     config: Path | None = None
     reuse_data_dir: Path | None = None  # for "warm" stsmock starts
+    no_pyc: bool = False  # stsmock: honour PYTHONDONTWRITEBYTECODE / no bytecode cache (compile from source)
 
 
 ALL_SERVERS: list[Server] = []  # safety net: main() stops every one of these on any exit
@@ -198,9 +203,19 @@ class Server:
             if pin:
                 os.sched_setaffinity(0, SERVER_CPU)
 
+        env = dict(os.environ)
+        if self.spec.kind == "stsmock":
+            # stsmock's own modules are an editable install: without a bytecode cache every start
+            # compiles them from source. Give it a private cache (primed by earlier spawns) unless no_pyc.
+            if self.spec.no_pyc:
+                env["PYTHONDONTWRITEBYTECODE"] = "1"  # site-packages keep their installed .pyc files
+                env.pop("PYTHONPYCACHEPREFIX", None)
+            else:
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                env["PYTHONPYCACHEPREFIX"] = str(self.workdir / "pycache")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=pre, cwd=self.workdir)
+                                     preexec_fn=pre, cwd=self.workdir, env=env)
         logf.close()
         url = self.base + health
         async with aiohttp.ClientSession() as s:
@@ -412,16 +427,21 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "oauth2-mock-server": Spec("oauth2-mock-server", "oauth2-mock-server"),
         }
 
-        # 1. startup-to-ready (median of N), each spawn on a fresh port (stsmock: fresh data dir = cold)
+        # 1. startup-to-ready (median of N), each spawn on a fresh port
         n = prof["startup_samples"]
-        for key in ("stsmock", "moto", "oauth2-mock-server"):
-            log(f"startup x{n}: {key} (load {loadavg()})")
-            results["startup_ms"][key] = await measure_startup(specs[key], workdir, args.pin, n)
         warm_dir = Path(tempfile.mkdtemp(prefix="warm-", dir=workdir))
+        # prime: fills the private bytecode cache and the warm data dir (keys); not measured
         await measure_startup(Spec("prime", "stsmock", reuse_data_dir=warm_dir), workdir, args.pin, 1)
-        log(f"startup x{n}: stsmock (warm data dir) (load {loadavg()})")
-        results["startup_ms"]["stsmock (warm data dir)"] = await measure_startup(
-            Spec("stsmock-warm", "stsmock", reuse_data_dir=warm_dir), workdir, args.pin, n)
+        startup_specs = {
+            "stsmock (fresh data dir)": Spec("stsmock-cold", "stsmock"),
+            "stsmock (warm data dir)": Spec("stsmock-warm", "stsmock", reuse_data_dir=warm_dir),
+            "stsmock (fresh data dir, no .pyc)": Spec("stsmock-nopyc", "stsmock", no_pyc=True),
+            "moto": specs["moto"],
+            "oauth2-mock-server": specs["oauth2-mock-server"],
+        }
+        for key, spec in startup_specs.items():
+            log(f"startup x{n}: {key} (load {loadavg()})")
+            results["startup_ms"][key] = await measure_startup(spec, workdir, args.pin, n)
 
         # 2. long-lived servers for the load scenarios
         live: dict[str, Server] = {}
@@ -529,8 +549,10 @@ def render(res: dict[str, Any]) -> str:
             "| server | median ms | samples ms |", "|---|---:|---|"]
     for k, v in res["startup_ms"].items():
         out.append(f"| {k} | {statistics.median(v):.0f} | {', '.join(f'{x:.0f}' for x in v)} |")
-    out += ["", "stsmock: fresh temp data dir per spawn (generates signing keys); "
-            "'warm data dir' reuses one (keys already on disk). moto: `/moto-api/`; "
+    out += ["", "stsmock: 'fresh data dir' = new temp data dir per spawn (generates signing keys and the "
+            "database); 'warm data dir' reuses one (keys already on disk). stsmock's modules are an editable "
+            "install; rows without 'no .pyc' use a bytecode cache primed by an unmeasured first spawn (what a "
+            "normal install has); 'no .pyc' compiles them from source on every start (PYTHONDONTWRITEBYTECODE=1). moto: `/moto-api/`; "
             "oauth2-mock-server: `/.well-known/openid-configuration`; stsmock: `/healthz`.", "",
             "## Memory (VmRSS, whole process tree)", "",
             "| server | idle MB | loaded (peak) MB |", "|---|---:|---:|"]

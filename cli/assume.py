@@ -133,7 +133,13 @@ _common = [
     click.option("--token-file", type=click.Path(dir_okay=False, exists=True), default=None),
     click.option("--session-name", default=None, help="RoleSessionName (default stsmock-<epoch>)."),
     click.option("--duration", type=DURATION, default=None, help="DurationSeconds, e.g. 900 or 1h."),
-    click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True), default=None, help="Session policy JSON file."),
+    click.option(
+        "--policy",
+        "policy_file",
+        type=click.Path(dir_okay=False, exists=True),
+        default=None,
+        help="Session policy JSON file.",
+    ),
     click.option("--url", default=None, help="stsmock base URL (default: the running server's)."),
     click.option("--data-dir", type=click.Path(file_okay=False), default=None),
     click.option("--client-id", default="stsmock-dev", show_default=True, help="Client used to get a token."),
@@ -189,7 +195,9 @@ def _args(kwargs: dict[str, Any]) -> AssumeArgs:
 
 @click.command()
 @_apply
-@click.option("--format", "fmt", type=click.Choice(["env", "json", "credential-process"]), default="json", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["env", "json", "credential-process"]), default="json", show_default=True
+)
 def assume(fmt: str, **kwargs: Any) -> None:
     """AssumeRoleWithWebIdentity and print the credentials."""
     args = _args(kwargs)
@@ -213,7 +221,11 @@ def env(web_identity_token_file: str | None, **kwargs: Any) -> None:
 
         path = Path(web_identity_token_file).resolve()
         write_atomic(path, web_token)
-        lines = {"AWS_WEB_IDENTITY_TOKEN_FILE": str(path), "AWS_ROLE_ARN": args.role_arn, "AWS_ENDPOINT_URL_STS": args.base}
+        lines = {
+            "AWS_WEB_IDENTITY_TOKEN_FILE": str(path),
+            "AWS_ROLE_ARN": args.role_arn,
+            "AWS_ENDPOINT_URL_STS": args.base,
+        }
         if args.session_name:
             lines["AWS_ROLE_SESSION_NAME"] = args.session_name
         click.echo("\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items()))

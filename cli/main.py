@@ -37,7 +37,9 @@ def cli() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Keys, admin token and state.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None)
-@click.option("--token-file", type=click.Path(dir_okay=False), default=None, help="Keep a fresh web-identity token here.")
+@click.option(
+    "--token-file", type=click.Path(dir_okay=False), default=None, help="Keep a fresh web-identity token here."
+)
 @click.option("--token-refresh", type=DURATION, default="5m", show_default=True, help="Token file refresh interval.")
 @click.option("--workers", type=int, default=None, help="Worker processes sharing the port (SO_REUSEPORT).")
 def serve(
@@ -59,9 +61,9 @@ def serve(
     config = _load_config(config_path)
     server = config.server
     if log_level:
-        server.log_level = log_level  # type: ignore[assignment]
+        server.log_level = log_level
     if log_format:
-        server.log_format = log_format  # type: ignore[assignment]
+        server.log_format = log_format
     options = ServeOptions(
         config=config,
         data_dir=Path(data_dir) if data_dir else default_data_dir(),
@@ -70,9 +72,14 @@ def serve(
         public_url=public_url or server.public_url,
         token_file=Path(token_file) if token_file else None,
         token_refresh=token_refresh,
-        announce=lambda line: click.echo(line, nl=True) or sys.stdout.flush(),
+        announce=_announce,
     )
     sys.exit(main_guard(lambda: run(options, workers=workers or server.workers)))
+
+
+def _announce(line: str) -> None:
+    click.echo(line)
+    sys.stdout.flush()
 
 
 @cli.group()
@@ -178,7 +185,9 @@ def keys_list(issuer: str | None, url: str | None, admin_token: str | None, data
 @click.option("--alg", default=None)
 @admin_options
 def keys_rotate(issuer: str, alg: str | None, url: str | None, admin_token: str | None, data_dir: str | None) -> None:
-    result = AdminClient.discover(url, admin_token, data_dir).call("POST", "/admin/keys/rotate", {"issuer": issuer, "alg": alg})
+    result = AdminClient.discover(url, admin_token, data_dir).call(
+        "POST", "/admin/keys/rotate", {"issuer": issuer, "alg": alg}
+    )
     click.echo(json.dumps(result, indent=2))
 
 
@@ -199,10 +208,18 @@ def keys_retire(
 @click.argument("by", type=click.Choice(["jti", "sub", "client_id", "iss", "role_arn", "session", "access_key"]))
 @click.argument("value")
 @click.option("--reason", default="", help="Why; recorded in the audit log.")
-@click.option("--issued-before", type=float, default=None, help="Cut-off (epoch seconds) for sub/client_id/iss/role_arn.")
+@click.option(
+    "--issued-before", type=float, default=None, help="Cut-off (epoch seconds) for sub/client_id/iss/role_arn."
+)
 @admin_options
 def revoke(
-    by: str, value: str, reason: str, issued_before: float | None, url: str | None, admin_token: str | None, data_dir: str | None
+    by: str,
+    value: str,
+    reason: str,
+    issued_before: float | None,
+    url: str | None,
+    admin_token: str | None,
+    data_dir: str | None,
 ) -> None:
     """Revoke tokens and credentials by jti, subject, client, issuer, role, session or access key."""
     body: dict[str, Any] = {"by": by, "value": value, "reason": reason}
@@ -295,7 +312,9 @@ def clock(action: str, value: str | None, url: str | None, admin_token: str | No
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), default=None)
 @click.option("--profile", type=click.Choice(["aws", "minio", "ceph-rgw"]), default="aws", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--max-session", type=DURATION, default=None, help="Longest acceptable session (default 12h; 365d for minio).")
+@click.option(
+    "--max-session", type=DURATION, default=None, help="Longest acceptable session (default 12h; 365d for minio)."
+)
 def check(config_path: str | None, profile: str, fmt: str, max_session: int | None) -> None:
     """Lint an architecture: trust, audiences, session lengths, break-glass, profile quirks."""
     from stsmock.lint import format_text, lint

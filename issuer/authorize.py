@@ -84,30 +84,32 @@ def check_redirect_uri(svc: IssuerService, req: AuthzRequest) -> None:
     if uri is None:
         exact = [u for u in req.client.redirect_uris if u != "*"]
         if len(exact) != 1 or "*" in req.client.redirect_uris:
-            raise AuthorizeError("invalid_request", "missing redirect_uri", check="check_redirect_uri",
-                                 redirect=False)
+            raise AuthorizeError("invalid_request", "missing redirect_uri", check="check_redirect_uri", redirect=False)
         req.redirect_uri = exact[0]
         return
     if "#" in uri or not redirect_uri_allowed(req.client, uri):
-        raise AuthorizeError("invalid_request", "redirect_uri is not registered for this client",
-                             check="check_redirect_uri", redirect=False)
+        raise AuthorizeError(
+            "invalid_request",
+            "redirect_uri is not registered for this client",
+            check="check_redirect_uri",
+            redirect=False,
+        )
     req.redirect_uri, req.redirect_given = uri, True
 
 
 def check_grant(svc: IssuerService, req: AuthzRequest) -> None:
     assert req.client is not None
     if GRANT_AUTHORIZATION_CODE not in req.client.grant_types:
-        raise AuthorizeError("unauthorized_client", "client may not use the authorization code flow",
-                             check="check_grant")
+        raise AuthorizeError(
+            "unauthorized_client", "client may not use the authorization code flow", check="check_grant"
+        )
 
 
 def check_request_object(svc: IssuerService, req: AuthzRequest) -> None:
     if "request" in req.params:
-        raise AuthorizeError("request_not_supported", "request objects are not supported",
-                             check="check_request_object")
+        raise AuthorizeError("request_not_supported", "request objects are not supported", check="check_request_object")
     if "request_uri" in req.params:
-        raise AuthorizeError("request_uri_not_supported", "request_uri is not supported",
-                             check="check_request_object")
+        raise AuthorizeError("request_uri_not_supported", "request_uri is not supported", check="check_request_object")
 
 
 def check_response_type(svc: IssuerService, req: AuthzRequest) -> None:
@@ -115,15 +117,15 @@ def check_response_type(svc: IssuerService, req: AuthzRequest) -> None:
     if not response_type:
         raise AuthorizeError("invalid_request", "missing response_type", check="check_response_type")
     if response_type != "code":
-        raise AuthorizeError("unsupported_response_type", "only response_type=code is supported",
-                             check="check_response_type")
+        raise AuthorizeError(
+            "unsupported_response_type", "only response_type=code is supported", check="check_response_type"
+        )
 
 
 def check_response_mode(svc: IssuerService, req: AuthzRequest) -> None:
     mode = req.params.get("response_mode")
     if mode not in (None, "query"):
-        raise AuthorizeError("invalid_request", "only response_mode=query is supported",
-                             check="check_response_mode")
+        raise AuthorizeError("invalid_request", "only response_mode=query is supported", check="check_response_mode")
 
 
 def check_scope(svc: IssuerService, req: AuthzRequest) -> None:
@@ -131,8 +133,7 @@ def check_scope(svc: IssuerService, req: AuthzRequest) -> None:
     scopes = list(dict.fromkeys(s for s in req.params.get("scope", "").split(" ") if s))
     bad = [s for s in scopes if s not in req.client.scopes]
     if bad:
-        raise AuthorizeError("invalid_scope", f"scope not allowed for this client: {bad[0][:64]}",
-                             check="check_scope")
+        raise AuthorizeError("invalid_scope", f"scope not allowed for this client: {bad[0][:64]}", check="check_scope")
     req.scope = scopes
 
 
@@ -143,11 +144,9 @@ def check_pkce(svc: IssuerService, req: AuthzRequest) -> None:
     required = svc.settings.require_pkce or bool(req.client.require_pkce) or req.client.is_public
     if challenge is None:
         if method is not None:
-            raise AuthorizeError("invalid_request", "code_challenge_method without code_challenge",
-                                 check="check_pkce")
+            raise AuthorizeError("invalid_request", "code_challenge_method without code_challenge", check="check_pkce")
         if required:
-            raise AuthorizeError("invalid_request", "PKCE code_challenge required for this client",
-                                 check="check_pkce")
+            raise AuthorizeError("invalid_request", "PKCE code_challenge required for this client", check="check_pkce")
         return
     method = method or "plain"
     if method not in pkce.METHODS:
@@ -162,13 +161,21 @@ def check_prompt(svc: IssuerService, req: AuthzRequest) -> None:
     if prompt - PROMPTS or ("none" in prompt and len(prompt) > 1):
         raise AuthorizeError("invalid_request", "invalid prompt value", check="check_prompt")
     if "none" in prompt and not req.params.get("login_hint"):
-        raise AuthorizeError("login_required", "no session; pass login_hint for headless login",
-                             check="check_prompt")
+        raise AuthorizeError("login_required", "no session; pass login_hint for headless login", check="check_prompt")
     req.prompt = prompt
 
 
-CHECKS: tuple[Check, ...] = (check_client, check_redirect_uri, check_grant, check_request_object,
-                             check_response_type, check_response_mode, check_scope, check_pkce, check_prompt)
+CHECKS: tuple[Check, ...] = (
+    check_client,
+    check_redirect_uri,
+    check_grant,
+    check_request_object,
+    check_response_type,
+    check_response_mode,
+    check_scope,
+    check_pkce,
+    check_prompt,
+)
 
 
 def parse_params(items: list[tuple[str, str]]) -> dict[str, str]:
@@ -176,11 +183,19 @@ def parse_params(items: list[tuple[str, str]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in items:
         if key in out:
-            raise AuthorizeError("invalid_request", f"parameter {key[:40]!r} repeated", check="check_params",
-                                 redirect=key not in ("client_id", "redirect_uri"))
+            raise AuthorizeError(
+                "invalid_request",
+                f"parameter {key[:40]!r} repeated",
+                check="check_params",
+                redirect=key not in ("client_id", "redirect_uri"),
+            )
         if len(value) > MAX_PARAM:
-            raise AuthorizeError("invalid_request", f"parameter {key[:40]!r} too long", check="check_params",
-                                 redirect=key not in ("client_id", "redirect_uri"))
+            raise AuthorizeError(
+                "invalid_request",
+                f"parameter {key[:40]!r} too long",
+                check="check_params",
+                redirect=key not in ("client_id", "redirect_uri"),
+            )
         out[key] = value
     return out
 
@@ -199,12 +214,22 @@ def redirect(svc: IssuerService, uri: str, params: dict[str, Any]) -> web.Respon
 
 
 def error_response(svc: IssuerService, req: AuthzRequest, exc: AuthorizeError) -> web.Response:
-    svc.audit.record("token.denied", issuer=svc.settings.name, grant="authorization_code", endpoint="authorize",
-                     client_id=req.params.get("client_id"), error=exc.error, check=exc.check)
+    svc.audit.record(
+        "token.denied",
+        issuer=svc.settings.name,
+        grant="authorization_code",
+        endpoint="authorize",
+        client_id=req.params.get("client_id"),
+        error=exc.error,
+        check=exc.check,
+    )
     if not exc.redirect or req.client is None or not req.redirect_uri:
         return login.message_page("Authorization error", f"{exc.error}: {exc.description}", status=400)
-    return redirect(svc, req.redirect_uri, {"error": exc.error, "error_description": exc.description,
-                                            "state": req.state, "iss": svc.issuer_url})
+    return redirect(
+        svc,
+        req.redirect_uri,
+        {"error": exc.error, "error_description": exc.description, "state": req.state, "iss": svc.issuer_url},
+    )
 
 
 def issue_code(svc: IssuerService, req: AuthzRequest, subject: Subject) -> web.Response:
@@ -212,14 +237,24 @@ def issue_code(svc: IssuerService, req: AuthzRequest, subject: Subject) -> web.R
     assert req.client is not None
     code = new_id(32)
     exp = svc.clock.now() + svc.settings.authorization_code_ttl
-    svc.store.put(svc.tokens.kind("code"), digest(code), {
-        "client_id": req.client.client_id, "redirect_uri": req.redirect_uri,
-        "redirect_uri_given": req.redirect_given, "scope": req.scope, "subject": subject.to_dict(),
-        "nonce": req.params.get("nonce"), "code_challenge": req.code_challenge,
-        "code_challenge_method": req.code_challenge_method, "params": safe_form(req.params), "exp": exp,
-    }, expires_at=exp)
-    svc.audit.record("authorize.code_issued", issuer=svc.settings.name, client_id=req.client.client_id,
-                     sub=subject.sub)
+    svc.store.put(
+        svc.tokens.kind("code"),
+        digest(code),
+        {
+            "client_id": req.client.client_id,
+            "redirect_uri": req.redirect_uri,
+            "redirect_uri_given": req.redirect_given,
+            "scope": req.scope,
+            "subject": subject.to_dict(),
+            "nonce": req.params.get("nonce"),
+            "code_challenge": req.code_challenge,
+            "code_challenge_method": req.code_challenge_method,
+            "params": safe_form(req.params),
+            "exp": exp,
+        },
+        expires_at=exp,
+    )
+    svc.audit.record("authorize.code_issued", issuer=svc.settings.name, client_id=req.client.client_id, sub=subject.sub)
     return redirect(svc, req.redirect_uri, {"code": code, "state": req.state, "iss": svc.issuer_url})
 
 
@@ -236,8 +271,9 @@ async def authorize_get(svc: IssuerService, request: web.Request) -> web.Respons
     if hint:
         return issue_code(svc, req, login.subject_for_hint(svc, hint[:255]))
     req_id, csrf = login.create_pending(svc, {"flow": "authorize", "params": req.params})
-    body = login.login_form(svc, action=svc.path("/authorize"), req_id=req_id, csrf=csrf,
-                            client_id=req.client.client_id, scope=req.scope)
+    body = login.login_form(
+        svc, action=svc.path("/authorize"), req_id=req_id, csrf=csrf, client_id=req.client.client_id, scope=req.scope
+    )
     return login.page("Sign in", body)
 
 
@@ -255,13 +291,22 @@ async def authorize_post(svc: IssuerService, form: Mapping[str, str]) -> web.Res
     assert req.client is not None
     if form.get("action") == "deny":
         login.take_pending(svc, req_id)
-        return error_response(svc, req, AuthorizeError("access_denied", "the user denied the request",
-                                                       check="login_deny"))
+        return error_response(
+            svc, req, AuthorizeError("access_denied", "the user denied the request", check="login_deny")
+        )
     try:
         subject = login.parse_login(svc, form)
     except login.LoginError as exc:
-        body = login.login_form(svc, action=svc.path("/authorize"), req_id=req_id, csrf=record["csrf"],
-                                client_id=req.client.client_id, scope=req.scope, error=str(exc), values=form)
+        body = login.login_form(
+            svc,
+            action=svc.path("/authorize"),
+            req_id=req_id,
+            csrf=record["csrf"],
+            client_id=req.client.client_id,
+            scope=req.scope,
+            error=str(exc),
+            values=form,
+        )
         return login.page("Sign in", body, status=400)
     login.take_pending(svc, req_id)
     return issue_code(svc, req, subject)

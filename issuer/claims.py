@@ -13,8 +13,29 @@ from typing import Any
 from issuer.errors import invalid_request
 from issuer.settings import ClientSettings
 
-PROTOCOL_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "azp", "client_id", "scope",
-                             "auth_time", "nonce", "act", "may_act", "at_hash", "c_hash", "typ", "sid", "cnf"})
+PROTOCOL_CLAIMS = frozenset(
+    {
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "azp",
+        "client_id",
+        "scope",
+        "auth_time",
+        "nonce",
+        "act",
+        "may_act",
+        "at_hash",
+        "c_hash",
+        "typ",
+        "sid",
+        "cnf",
+    }
+)
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\.([A-Za-z0-9_.:-]+)\}")
 
 
@@ -31,15 +52,17 @@ def client_audience(client: ClientSettings) -> list[str]:
     return [aud] if isinstance(aud, str) else list(aud)
 
 
-def render_templates(templates: Mapping[str, str], *, form: Mapping[str, str], user: Mapping[str, Any],
-                     client: ClientSettings) -> dict[str, Any]:
+def render_templates(
+    templates: Mapping[str, str], *, form: Mapping[str, str], user: Mapping[str, Any], client: ClientSettings
+) -> dict[str, Any]:
     """Fill ``{form.X}``, ``{user.X}``, ``{client.X}``; a whole-value placeholder keeps its type.
 
     Unknown namespaces or missing values raise ``invalid_request``: a silently
     empty tenant claim is worse than a clear error.
     """
     sources: dict[str, Mapping[str, Any]] = {
-        "form": form, "user": user,
+        "form": form,
+        "user": user,
         "client": {"client_id": client.client_id, **client.claims},
     }
 
@@ -63,8 +86,9 @@ def render_templates(templates: Mapping[str, str], *, form: Mapping[str, str], u
     return out
 
 
-def extra_claims(*, client: ClientSettings, user_claims: Mapping[str, Any], form: Mapping[str, str],
-                 user_view: Mapping[str, Any]) -> dict[str, Any]:
+def extra_claims(
+    *, client: ClientSettings, user_claims: Mapping[str, Any], form: Mapping[str, str], user_view: Mapping[str, Any]
+) -> dict[str, Any]:
     """User claims, then client static claims, then templates; protocol claims filtered out."""
     merged: dict[str, Any] = {}
     merged.update(user_claims)

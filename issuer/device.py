@@ -46,25 +46,45 @@ async def device_authorization(svc: IssuerService, request: web.Request) -> dict
     now = svc.clock.now()
     exp = now + svc.settings.device_code_ttl
     key = digest(device_code)
-    svc.store.put(svc.tokens.kind("device"), key, {
-        "client_id": client.client_id, "scope": scope, "user_code": user_code, "status": "pending",
-        "subject": None, "interval": svc.settings.device_poll_interval, "last_poll": None, "exp": exp,
-        "params": safe_form(form.as_dict()), "store_until": exp + STORE_SLACK,
-    }, expires_at=exp + STORE_SLACK)
-    svc.store.put(svc.tokens.kind("user_code"), normalise_user_code(user_code), {"device": key, "exp": exp},
-                  expires_at=exp)
+    svc.store.put(
+        svc.tokens.kind("device"),
+        key,
+        {
+            "client_id": client.client_id,
+            "scope": scope,
+            "user_code": user_code,
+            "status": "pending",
+            "subject": None,
+            "interval": svc.settings.device_poll_interval,
+            "last_poll": None,
+            "exp": exp,
+            "params": safe_form(form.as_dict()),
+            "store_until": exp + STORE_SLACK,
+        },
+        expires_at=exp + STORE_SLACK,
+    )
+    svc.store.put(
+        svc.tokens.kind("user_code"), normalise_user_code(user_code), {"device": key, "exp": exp}, expires_at=exp
+    )
     verification_uri = svc.issuer_url + "/device"
     svc.audit.record("device.authorization", issuer=svc.settings.name, client_id=client.client_id)
-    return {"device_code": device_code, "user_code": user_code, "verification_uri": verification_uri,
-            "verification_uri_complete": f"{verification_uri}?user_code={quote(user_code)}",
-            "expires_in": svc.settings.device_code_ttl, "interval": svc.settings.device_poll_interval}
+    return {
+        "device_code": device_code,
+        "user_code": user_code,
+        "verification_uri": verification_uri,
+        "verification_uri_complete": f"{verification_uri}?user_code={quote(user_code)}",
+        "expires_in": svc.settings.device_code_ttl,
+        "interval": svc.settings.device_poll_interval,
+    }
 
 
 def _entry_page(svc: IssuerService, error: str | None = None, status: int = 200) -> web.Response:
     err = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    body = (f'{err}<form method="get" action="{escape(svc.path("/device"))}">'
-            '<label>Code shown on your device <input type="text" name="user_code" maxlength="32"></label>'
-            '<button type="submit">Continue</button></form>')
+    body = (
+        f'{err}<form method="get" action="{escape(svc.path("/device"))}">'
+        '<label>Code shown on your device <input type="text" name="user_code" maxlength="32"></label>'
+        '<button type="submit">Continue</button></form>'
+    )
     return login.page("Connect a device", body, status)
 
 
@@ -87,9 +107,15 @@ async def device_page(svc: IssuerService, request: web.Request) -> web.Response:
         return _entry_page(svc, "Unknown or expired code.", status=400)
     key, record = found
     req_id, csrf = login.create_pending(svc, {"flow": "device", "device": key})
-    body = login.login_form(svc, action=svc.path("/device"), req_id=req_id, csrf=csrf,
-                            client_id=record["client_id"], scope=record["scope"],
-                            note=f" Device code: {record['user_code']}.")
+    body = login.login_form(
+        svc,
+        action=svc.path("/device"),
+        req_id=req_id,
+        csrf=csrf,
+        client_id=record["client_id"],
+        scope=record["scope"],
+        note=f" Device code: {record['user_code']}.",
+    )
     return login.page("Approve device", body)
 
 
@@ -106,14 +132,28 @@ async def device_post(svc: IssuerService, form: Mapping[str, str]) -> web.Respon
         login.take_pending(svc, req_id)
         record["status"] = "denied"
         svc.store.put(kind, pending["device"], record, expires_at=record["store_until"])
-        svc.audit.record("token.denied", issuer=svc.settings.name, grant=GRANT_DEVICE_CODE,
-                         client_id=record["client_id"], error="access_denied", check="login_deny")
+        svc.audit.record(
+            "token.denied",
+            issuer=svc.settings.name,
+            grant=GRANT_DEVICE_CODE,
+            client_id=record["client_id"],
+            error="access_denied",
+            check="login_deny",
+        )
         return login.message_page("Device denied", "You denied the request. You can close this page.")
     try:
         subject = login.parse_login(svc, form)
     except login.LoginError as exc:
-        body = login.login_form(svc, action=svc.path("/device"), req_id=req_id, csrf=pending["csrf"],
-                                client_id=record["client_id"], scope=record["scope"], error=str(exc), values=form)
+        body = login.login_form(
+            svc,
+            action=svc.path("/device"),
+            req_id=req_id,
+            csrf=pending["csrf"],
+            client_id=record["client_id"],
+            scope=record["scope"],
+            error=str(exc),
+            values=form,
+        )
         return login.page("Approve device", body, status=400)
     login.take_pending(svc, req_id)
     record["status"], record["subject"] = "approved", subject.to_dict()

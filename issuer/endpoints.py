@@ -30,8 +30,9 @@ GRANT_KEY = web.RequestKey("issuer.grant", str)
 CLIENT_KEY = web.RequestKey("issuer.client_id", str)
 
 
-def json_response(body: Any, *, status: int = 200, no_store: bool = False,
-                  headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    body: Any, *, status: int = 200, no_store: bool = False, headers: dict[str, str] | None = None
+) -> web.Response:
     hdrs = {**(NO_STORE if no_store else {}), **(headers or {})}
     return web.Response(status=status, text=json.dumps(body), content_type="application/json", headers=hdrs)
 
@@ -39,14 +40,24 @@ def json_response(body: Any, *, status: int = 200, no_store: bool = False,
 def _guard(svc: IssuerService, endpoint: str, fn: Handler, *, methods: tuple[str, ...] = ("GET", "HEAD")) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         if request.method not in methods:
-            return OAuthError("invalid_request", f"method {request.method} not allowed", status=405,
-                              headers={"Allow": ", ".join(methods)}).response()
+            return OAuthError(
+                "invalid_request",
+                f"method {request.method} not allowed",
+                status=405,
+                headers={"Allow": ", ".join(methods)},
+            ).response()
         try:
             return await fn(request)
         except OAuthError as exc:
-            svc.audit.record("token.denied", issuer=svc.settings.name, endpoint=endpoint,
-                             grant=request.get(GRANT_KEY), client_id=request.get(CLIENT_KEY),
-                             error=exc.error, check=exc.check)
+            svc.audit.record(
+                "token.denied",
+                issuer=svc.settings.name,
+                endpoint=endpoint,
+                grant=request.get(GRANT_KEY),
+                client_id=request.get(CLIENT_KEY),
+                error=exc.error,
+                check=exc.check,
+            )
             return exc.response()
         except login.PageError as exc:
             return login.message_page("Error", str(exc), status=exc.status)
@@ -63,12 +74,14 @@ def _guard(svc: IssuerService, endpoint: str, fn: Handler, *, methods: tuple[str
 def _discovery(svc: IssuerService) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         return json_response(svc.discovery(), headers={"Cache-Control": "public, max-age=60"})
+
     return handler
 
 
 def _jwks(svc: IssuerService) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         return json_response(svc.jwks(), headers={"Cache-Control": "public, max-age=60"})
+
     return handler
 
 
@@ -89,12 +102,14 @@ def _token(svc: IssuerService) -> Handler:
             raise OAuthError("unauthorized_client", "grant_type not allowed for this client", check="grant_allowed")
         body = await grant.handle(TokenContext(service=svc, request=request, form=form, client=client))
         return json_response(body, no_store=True)
+
     return handler
 
 
 def _device_authorization(svc: IssuerService) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         return json_response(await device.device_authorization(svc, request), no_store=True)
+
     return handler
 
 
@@ -109,10 +124,16 @@ def _introspect(svc: IssuerService) -> Handler:
         form = await read_form(request)
         client = _client(svc, request, form)
         if client.is_public:
-            raise OAuthError("invalid_client", "introspection requires a confidential client", status=401,
-                             headers={"WWW-Authenticate": 'Basic realm="stsmock"'}, check="client_auth")
+            raise OAuthError(
+                "invalid_client",
+                "introspection requires a confidential client",
+                status=401,
+                headers={"WWW-Authenticate": 'Basic realm="stsmock"'},
+                check="client_auth",
+            )
         token = form.require("token")
         return json_response(svc.introspect(token), no_store=True)
+
     return handler
 
 
@@ -126,6 +147,7 @@ def _revoke(svc: IssuerService) -> Handler:
             raise OAuthError("unsupported_token_type", "token_type_hint not supported", check="token_type_hint")
         svc.revoke(token, client_id=client.client_id, hint=hint)
         return web.Response(status=200, headers=NO_STORE)
+
     return handler
 
 
@@ -139,22 +161,48 @@ def _userinfo(svc: IssuerService) -> Handler:
         elif request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
             token = (await read_form(request)).one("access_token")
         if not token:
-            return OAuthError("invalid_request", "bearer token required", status=401,
-                              headers={"WWW-Authenticate": 'Bearer realm="stsmock"'}).response()
+            return OAuthError(
+                "invalid_request",
+                "bearer token required",
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="stsmock"'},
+            ).response()
         try:
             claims = svc.verify_access_or_id_token(token, typ="at+jwt")
         except ValueError as exc:
             raise invalid_token(str(exc)) from exc
         if "openid" not in str(claims.get("scope", "")).split(" "):
-            raise OAuthError("insufficient_scope", "the access token lacks the openid scope", status=403,
-                             headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'})
+            raise OAuthError(
+                "insufficient_scope",
+                "the access token lacks the openid scope",
+                status=403,
+                headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'},
+            )
         body = {k: v for k, v in claims.items() if k not in _NOT_USERINFO}
         return json_response(body, no_store=True)
+
     return handler
 
 
-_NOT_USERINFO = frozenset({"iss", "aud", "exp", "iat", "nbf", "jti", "azp", "client_id", "scope", "auth_time",
-                           "nonce", "act", "may_act", "typ", "cnf"})
+_NOT_USERINFO = frozenset(
+    {
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "azp",
+        "client_id",
+        "scope",
+        "auth_time",
+        "nonce",
+        "act",
+        "may_act",
+        "typ",
+        "cnf",
+    }
+)
 
 
 # -- authorize / device pages -------------------------------------------------------------------
@@ -164,6 +212,7 @@ def _authorize(svc: IssuerService) -> Handler:
             form = (await read_form(request)).as_dict()
             return await authorize.authorize_post(svc, form)
         return await authorize.authorize_get(svc, request)
+
     return handler
 
 
@@ -172,22 +221,26 @@ def _device_page(svc: IssuerService) -> Handler:
         if request.method == "POST":
             return await device.device_post(svc, (await read_form(request)).as_dict())
         return await device.device_page(svc, request)
+
     return handler
 
 
 def _html_errors(fn: Handler) -> Handler:
     """On HTML endpoints an OAuthError (e.g. malformed form body) becomes an error page."""
+
     async def handler(request: web.Request) -> web.StreamResponse:
         try:
             return await fn(request)
         except OAuthError as exc:
             return login.message_page("Error", f"{exc.error}: {exc.description}", status=exc.status)
+
     return handler
 
 
 # -- logout ---------------------------------------------------------------------------------
 def _logout(svc: IssuerService) -> Handler:
     """RP-initiated logout 1.0: validate id_token_hint (signature, not expiry) and the redirect URI."""
+
     async def handler(request: web.Request) -> web.StreamResponse:
         form = await read_form(request)
         hint = form.one("id_token_hint")
@@ -199,8 +252,9 @@ def _logout(svc: IssuerService) -> Handler:
             try:
                 claims = svc.verify_access_or_id_token(hint, check_exp=False, check_revoked=False)
             except ValueError:
-                return login.message_page("Logout error", "id_token_hint is not a valid ID token of this issuer.",
-                                          status=400)
+                return login.message_page(
+                    "Logout error", "id_token_hint is not a valid ID token of this issuer.", status=400
+                )
             aud = claims.get("aud")
             auds = [aud] if isinstance(aud, str) else list(aud or [])
             if client_id and client_id not in auds:
@@ -210,8 +264,9 @@ def _logout(svc: IssuerService) -> Handler:
         if redirect_uri:
             client = svc.settings.client(client_id) if client_id else None
             if client is None:
-                return login.message_page("Logout error",
-                                          "post_logout_redirect_uri needs id_token_hint or client_id.", status=400)
+                return login.message_page(
+                    "Logout error", "post_logout_redirect_uri needs id_token_hint or client_id.", status=400
+                )
             if redirect_uri not in client.post_logout_redirect_uris:
                 return login.message_page("Logout error", "post_logout_redirect_uri is not registered.", status=400)
             svc.audit.record("logout", issuer=svc.settings.name, client_id=client_id, sub=sub)
@@ -220,6 +275,7 @@ def _logout(svc: IssuerService) -> Handler:
             return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
         svc.audit.record("logout", issuer=svc.settings.name, client_id=client_id, sub=sub)
         return login.message_page("Signed out", "You have been signed out.")
+
     return handler
 
 
@@ -247,5 +303,8 @@ def add_issuer_routes(app: web.Application, service: IssuerService, prefix: str 
         app.router.add_route("*", prefix + path, _guard(svc, name, fn, methods=methods))
     if prefix:
         # RFC 8414 §3: path insertion for issuers with a path component
-        app.router.add_route("*", "/.well-known/oauth-authorization-server" + prefix,
-                             _guard(svc, "discovery", _discovery(svc), methods=get_only))
+        app.router.add_route(
+            "*",
+            "/.well-known/oauth-authorization-server" + prefix,
+            _guard(svc, "discovery", _discovery(svc), methods=get_only),
+        )

@@ -15,8 +15,15 @@ from aiohttp import web
 class OAuthError(Exception):
     """An RFC 6749 error with its HTTP status and optional extra headers."""
 
-    def __init__(self, error: str, description: str = "", *, status: int = 400,
-                 headers: dict[str, str] | None = None, check: str | None = None) -> None:
+    def __init__(
+        self,
+        error: str,
+        description: str = "",
+        *,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+        check: str | None = None,
+    ) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
@@ -33,8 +40,9 @@ class OAuthError(Exception):
 
     def response(self) -> web.Response:
         headers = {"Cache-Control": "no-store", "Pragma": "no-cache", **self.headers}
-        return web.Response(status=self.status, text=json.dumps(self.body()),
-                            content_type="application/json", headers=headers)
+        return web.Response(
+            status=self.status, text=json.dumps(self.body()), content_type="application/json", headers=headers
+        )
 
 
 def invalid_request(description: str, check: str | None = None) -> OAuthError:
@@ -47,8 +55,13 @@ def invalid_grant(description: str, check: str | None = None) -> OAuthError:
 
 def invalid_client(description: str = "client authentication failed") -> OAuthError:
     """401 + ``WWW-Authenticate: Basic`` as RFC 6749 §5.2 asks for failed client auth."""
-    return OAuthError("invalid_client", description, status=401,
-                      headers={"WWW-Authenticate": 'Basic realm="stsmock"'}, check="client_auth")
+    return OAuthError(
+        "invalid_client",
+        description,
+        status=401,
+        headers={"WWW-Authenticate": 'Basic realm="stsmock"'},
+        check="client_auth",
+    )
 
 
 def invalid_scope(description: str) -> OAuthError:

@@ -46,8 +46,9 @@ def _unb64(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-def verify(keys: KeyManager, token: str, *, now: float, check_exp: bool = True, leeway: int = 0,
-           typ: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def verify(
+    keys: KeyManager, token: str, *, now: float, check_exp: bool = True, leeway: int = 0, typ: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Verify signature (and expiry unless ``check_exp`` is False); raise ValueError(reason)."""
     header, _ = unverified(token)
     kid = header.get("kid")

@@ -72,9 +72,15 @@ class _Key:
     def public_jwk(self) -> dict[str, Any]:
         der = self.cert.public_bytes(serialization.Encoding.DER)
         out = dict(self.key.as_dict(private=False))
-        out.update({"kid": self.kid, "use": "sig", "alg": self.alg,
-                    "x5c": [base64.b64encode(der).decode()],
-                    "x5t#S256": _b64(hashlib.sha256(der).digest())})
+        out.update(
+            {
+                "kid": self.kid,
+                "use": "sig",
+                "alg": self.alg,
+                "x5c": [base64.b64encode(der).decode()],
+                "x5t#S256": _b64(hashlib.sha256(der).digest()),
+            }
+        )
         return out
 
 
@@ -85,8 +91,17 @@ _Meta = list[dict[str, Any]]
 class KeyManager:
     """Owns the signing keys of one issuer (a directory of JSON files)."""
 
-    def __init__(self, directory: Path, *, algorithms: Sequence[str], default_alg: str, clock: Clock,
-                 settings: KeySettings, audit: AuditSink, common_name: str | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        algorithms: Sequence[str],
+        default_alg: str,
+        clock: Clock,
+        settings: KeySettings,
+        audit: AuditSink,
+        common_name: str | None = None,
+    ) -> None:
         self.directory = Path(directory)
         self.algorithms = list(dict.fromkeys([default_alg, *algorithms]))
         self.default_alg = default_alg
@@ -146,10 +161,15 @@ class KeyManager:
         kid = key.thumbprint()
         now = self.clock.now()
         record = {
-            "kid": kid, "alg": alg, "kty": kty,
+            "kid": kid,
+            "alg": alg,
+            "kty": kty,
             "jwk": key.as_dict(private=True),
             "cert_pem": self._certificate(key.private_key, now),
-            "created_at": now, "activated_at": activate_at, "retired_at": None, "expires_at": None,
+            "created_at": now,
+            "activated_at": activate_at,
+            "retired_at": None,
+            "expires_at": None,
         }
         created = _Key(record)
         self._keys[kid] = created
@@ -161,13 +181,16 @@ class KeyManager:
         """Self-signed X.509 over the same key (for JWKS ``x5c``; RGW needs it)."""
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.common_name)])
         start = dt.datetime.fromtimestamp(now, dt.UTC) - dt.timedelta(days=1)
-        builder = (x509.CertificateBuilder()
-                   .subject_name(name).issuer_name(name)
-                   .public_key(private_key.public_key())
-                   .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1)
-                   .not_valid_before(start)
-                   .not_valid_after(start + dt.timedelta(days=CERT_VALIDITY_DAYS))
-                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(private_key.public_key())
+            .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1)
+            .not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=CERT_VALIDITY_DAYS))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        )
         digest = None if isinstance(private_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
         cert = builder.sign(private_key, digest)
         return cert.public_bytes(serialization.Encoding.PEM).decode()
@@ -194,10 +217,19 @@ class KeyManager:
         out = []
         for key in self._ordered(now, include_unpublished=True):
             r = key.record
-            out.append({"kid": key.kid, "alg": key.alg, "kty": r["kty"], "state": key.state(now),
-                        "published": key.published(now), "created_at": r["created_at"],
-                        "activated_at": r["activated_at"], "retired_at": r.get("retired_at"),
-                        "expires_at": r.get("expires_at")})
+            out.append(
+                {
+                    "kid": key.kid,
+                    "alg": key.alg,
+                    "kty": r["kty"],
+                    "state": key.state(now),
+                    "published": key.published(now),
+                    "created_at": r["created_at"],
+                    "activated_at": r["activated_at"],
+                    "retired_at": r.get("retired_at"),
+                    "expires_at": r.get("expires_at"),
+                }
+            )
         return out
 
     def rotate(self, alg: str | None = None) -> dict[str, Any]:

@@ -22,9 +22,11 @@ if TYPE_CHECKING:
 PENDING_TTL = 600
 MAX_CLAIMS_JSON = 16_384
 
-_STYLE = ("body{font-family:sans-serif;max-width:40em;margin:2em auto;padding:0 1em}"
-          "label{display:block;margin-top:.8em}input,select,textarea{width:100%;box-sizing:border-box}"
-          ".error{color:#a00;border:1px solid #a00;padding:.5em}button{margin:1em .5em 0 0;padding:.4em 1.2em}")
+_STYLE = (
+    "body{font-family:sans-serif;max-width:40em;margin:2em auto;padding:0 1em}"
+    "label{display:block;margin-top:.8em}input,select,textarea{width:100%;box-sizing:border-box}"
+    ".error{color:#a00;border:1px solid #a00;padding:.5em}button{margin:1em .5em 0 0;padding:.4em 1.2em}"
+)
 
 
 class LoginError(Exception):
@@ -40,26 +42,46 @@ class PageError(Exception):
 
 
 def page(title: str, body: str, status: int = 200) -> web.Response:
-    html = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>")
-    return web.Response(status=status, text=html, content_type="text/html",
-                        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                                                            "form-action 'self' http: https:"})
+    html = (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>"
+    )
+    return web.Response(
+        status=status,
+        text=html,
+        content_type="text/html",
+        headers={
+            "Cache-Control": "no-store",
+            "X-Frame-Options": "DENY",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:",
+        },
+    )
 
 
 def message_page(title: str, message: str, status: int = 200) -> web.Response:
     return page(title, f"<p>{escape(message)}</p>", status)
 
 
-def login_form(svc: IssuerService, *, action: str, req_id: str, csrf: str, client_id: str, scope: list[str],
-               error: str | None = None, values: Mapping[str, str] | None = None, note: str = "") -> str:
+def login_form(
+    svc: IssuerService,
+    *,
+    action: str,
+    req_id: str,
+    csrf: str,
+    client_id: str,
+    scope: list[str],
+    error: str | None = None,
+    values: Mapping[str, str] | None = None,
+    note: str = "",
+) -> str:
     """The login form: configured user + password, or any subject; extra claims as JSON."""
     values = values or {}
     chosen = values.get("username", "")
     options = ['<option value="">(ad-hoc subject below)</option>'] + [
         f'<option value="{escape(u.username)}"{" selected" if u.username == chosen else ""}>'
-        f"{escape(u.username)}</option>" for u in svc.settings.users]
+        f"{escape(u.username)}</option>"
+        for u in svc.settings.users
+    ]
     err = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     return (
         f"{err}<p>Client <b>{escape(client_id)}</b> asks for scope <code>{escape(' '.join(scope) or '(none)')}"
@@ -72,10 +94,11 @@ def login_form(svc: IssuerService, *, action: str, req_id: str, csrf: str, clien
         f'<label>…or any subject <input type="text" name="subject" maxlength="255" '
         f'value="{escape(values.get("subject", ""))}"></label>'
         f'<label>Extra claims (JSON object) <textarea name="claims" rows="5">'
-        f'{escape(values.get("claims", ""))}</textarea></label>'
+        f"{escape(values.get('claims', ''))}</textarea></label>"
         f'<button type="submit" name="action" value="approve">Approve</button>'
         f'<button type="submit" name="action" value="deny">Deny</button>'
-        f"</form>")
+        f"</form>"
+    )
 
 
 def create_pending(svc: IssuerService, data: dict[str, Any]) -> tuple[str, str]:

@@ -42,6 +42,8 @@ class Revocations(Protocol):
         access_key, iat (epoch seconds).
         """
 
-    def revoke(self, by: str, value: str, *, reason: str = "", source: str = "", issued_before: float | None = None) -> dict[str, Any]:
+    def revoke(
+        self, by: str, value: str, *, reason: str = "", source: str = "", issued_before: float | None = None
+    ) -> dict[str, Any]:
         """Persist a revocation. ``by`` is one of jti, sub, client_id, session,
         access_key, iss (with issued_before) or role_arn (with issued_before)."""

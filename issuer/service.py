@@ -27,9 +27,18 @@ PROMPT_VALUES = ["none", "login", "consent", "select_account"]
 
 
 class IssuerService:
-    def __init__(self, settings: IssuerSettings, *, issuer_url: str, data_dir: Path, clock: Clock,
-                 store: StateStore, audit: AuditSink, revocations: Revocations,
-                 external_token_verifier: Callable[[str], Awaitable[dict]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: IssuerSettings,
+        *,
+        issuer_url: str,
+        data_dir: Path,
+        clock: Clock,
+        store: StateStore,
+        audit: AuditSink,
+        revocations: Revocations,
+        external_token_verifier: Callable[[str], Awaitable[dict]] | None = None,
+    ) -> None:
         self.settings = settings
         self.issuer_url = issuer_url.rstrip("/")
         self.base_path = urlsplit(self.issuer_url).path.rstrip("/")
@@ -39,9 +48,15 @@ class IssuerService:
         self.revocations = revocations
         self.external_token_verifier = external_token_verifier
         algorithms = list(dict.fromkeys([settings.signing_alg, *settings.algorithms, MANDATORY_ALG]))
-        self.keys = KeyManager(Path(data_dir) / "keys" / settings.name, algorithms=algorithms,
-                               default_alg=settings.signing_alg, clock=clock, settings=settings.keys,
-                               audit=audit, common_name=settings.name)
+        self.keys = KeyManager(
+            Path(data_dir) / "keys" / settings.name,
+            algorithms=algorithms,
+            default_alg=settings.signing_alg,
+            clock=clock,
+            settings=settings.keys,
+            audit=audit,
+            common_name=settings.name,
+        )
         self.keys.ensure()
         self.tokens = TokenFactory(self)
         self.grants: dict[str, GrantHandler] = default_handlers()
@@ -63,8 +78,11 @@ class IssuerService:
         grants = [g for g in ALL_GRANTS if any(g in c.grant_types for c in s.clients)] or list(ALL_GRANTS)
         scopes = list(dict.fromkeys(["openid", *(sc for c in s.clients for sc in c.scopes)]))
         algs = list(self.keys.algorithms)  # default first
-        user_claims = sorted({k for u in s.users for k in u.claims} | {k for c in s.clients for k in c.claims}
-                             | set(self._template_claims()))
+        user_claims = sorted(
+            {k for u in s.users for k in u.claims}
+            | {k for c in s.clients for k in c.claims}
+            | set(self._template_claims())
+        )
         auth_methods = ["client_secret_basic", "client_secret_post", "none"]
         return {
             "issuer": self.issuer_url,
@@ -87,8 +105,24 @@ class IssuerService:
             "introspection_endpoint_auth_methods_supported": auth_methods[:2],
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "code_challenge_methods_supported": ["S256", "plain"],
-            "claims_supported": sorted({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "azp", "auth_time",
-                                        "nonce", "scope", "client_id", "act", *user_claims}),
+            "claims_supported": sorted(
+                {
+                    "iss",
+                    "sub",
+                    "aud",
+                    "exp",
+                    "iat",
+                    "nbf",
+                    "jti",
+                    "azp",
+                    "auth_time",
+                    "nonce",
+                    "scope",
+                    "client_id",
+                    "act",
+                    *user_claims,
+                }
+            ),
             "claim_types_supported": ["normal"],
             "prompt_values_supported": PROMPT_VALUES,
             "request_parameter_supported": False,
@@ -104,16 +138,26 @@ class IssuerService:
         return [k for c in self.settings.clients for k in c.claim_templates]
 
     # -- tokens --------------------------------------------------------------------------
-    def mint(self, claims: dict, *, alg: str | None = None, ttl: int | None = None, typ: str = "JWT",
-             client_id: str | None = None) -> str:
+    def mint(
+        self,
+        claims: dict,
+        *,
+        alg: str | None = None,
+        ttl: int | None = None,
+        typ: str = "JWT",
+        client_id: str | None = None,
+    ) -> str:
         """Sign arbitrary claims (admin API). Fills iss/iat/nbf/exp/jti unless given."""
         client = self.settings.client(client_id) if client_id else None
         alg = alg or (client.signing_alg if client and client.signing_alg else None) or self.settings.signing_alg
         if alg not in SIGNING_ALGS:
             raise ValueError(f"unsupported algorithm {alg!r}")
         now = int(self.clock.now())
-        ttl = ttl or (client.access_token_ttl if client and client.access_token_ttl else None) \
+        ttl = (
+            ttl
+            or (client.access_token_ttl if client and client.access_token_ttl else None)
             or self.settings.access_token_ttl
+        )
         body = dict(claims)
         body.setdefault("iss", self.issuer_url)
         body.setdefault("iat", now)
@@ -125,8 +169,16 @@ class IssuerService:
             body.setdefault("azp", client_id)
             body.setdefault("aud", client_id)
         token = jwt.sign(self.keys, body, alg=alg, typ=typ)
-        self.audit.record("token.issued", issuer=self.settings.name, grant="admin-mint", client_id=client_id,
-                          sub=body.get("sub"), jti=body["jti"], aud=body.get("aud"), alg=alg)
+        self.audit.record(
+            "token.issued",
+            issuer=self.settings.name,
+            grant="admin-mint",
+            client_id=client_id,
+            sub=body.get("sub"),
+            jti=body["jti"],
+            aud=body.get("aud"),
+            alg=alg,
+        )
         return token
 
     @staticmethod
@@ -138,13 +190,19 @@ class IssuerService:
         jti = claims.get("jti")
         if isinstance(jti, str) and self.store.get(self.tokens.kind("revoked"), jti) is not None:
             return "revoked"
-        facts = {"jti": jti, "sub": claims.get("sub"), "client_id": claims.get("client_id") or claims.get("azp"),
-                 "iss": claims.get("iss"), "iat": claims.get("iat")}
+        facts = {
+            "jti": jti,
+            "sub": claims.get("sub"),
+            "client_id": claims.get("client_id") or claims.get("azp"),
+            "iss": claims.get("iss"),
+            "iat": claims.get("iat"),
+        }
         record = self.revocations.check({k: v for k, v in facts.items() if v is not None})
         return str(record.get("reason") or "revoked") if record else None
 
-    def verify_access_or_id_token(self, token: str, *, check_exp: bool = True, typ: str | None = None,
-                                  check_revoked: bool = True) -> dict[str, Any]:
+    def verify_access_or_id_token(
+        self, token: str, *, check_exp: bool = True, typ: str | None = None, check_revoked: bool = True
+    ) -> dict[str, Any]:
         """Claims of a JWT this issuer signed; ValueError(reason) otherwise."""
         _, claims = jwt.verify(self.keys, token, now=self.clock.now(), check_exp=check_exp, typ=typ)
         if claims.get("iss") != self.issuer_url:
@@ -165,8 +223,13 @@ class IssuerService:
             except ValueError:
                 return {"active": False}
             out: dict[str, Any] = {"active": True, "token_type": "Bearer"}
-            out.update({k: claims[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti",
-                                               "auth_time") if k in claims})
+            out.update(
+                {
+                    k: claims[k]
+                    for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "auth_time")
+                    if k in claims
+                }
+            )
             if "client_id" not in out and "azp" in claims:
                 out["client_id"] = claims["azp"]
             extra = {k: v for k, v in claims.items() if k not in PROTOCOL_CLAIMS and k not in out}
@@ -175,15 +238,27 @@ class IssuerService:
             out.update(extra)
             return out
         record = self.store.get(self.tokens.kind("refresh"), digest(token))
-        if (record is None or record.get("used") or record["exp"] <= self.clock.now()
-                or self.tokens.family_revoked(record.get("family"))):
+        if (
+            record is None
+            or record.get("used")
+            or record["exp"] <= self.clock.now()
+            or self.tokens.family_revoked(record.get("family"))
+        ):
             return {"active": False}
         sub = record["subject"]["sub"]
-        if self.revocations.check({"sub": sub, "client_id": record["client_id"], "iss": self.issuer_url,
-                                   "iat": record["iat"]}):
+        if self.revocations.check(
+            {"sub": sub, "client_id": record["client_id"], "iss": self.issuer_url, "iat": record["iat"]}
+        ):
             return {"active": False}
-        out = {"active": True, "token_type": "refresh_token", "client_id": record["client_id"], "sub": sub,
-               "iss": self.issuer_url, "exp": record["exp"], "iat": record["iat"]}
+        out = {
+            "active": True,
+            "token_type": "refresh_token",
+            "client_id": record["client_id"],
+            "sub": sub,
+            "iss": self.issuer_url,
+            "exp": record["exp"],
+            "iat": record["iat"],
+        }
         if record["scope"]:
             out["scope"] = " ".join(record["scope"])
         return out
@@ -207,7 +282,8 @@ class IssuerService:
             jti = claims.get("jti")
             if isinstance(jti, str):
                 self.tokens.revoke_jti(jti, claims.get("exp"), reason="revoked by client")
-                self.audit.record("token.revoked", issuer=self.settings.name, client_id=client_id,
-                                  sub=claims.get("sub"), jti=jti)
+                self.audit.record(
+                    "token.revoked", issuer=self.settings.name, client_id=client_id, sub=claims.get("sub"), jti=jti
+                )
                 return True
         return False

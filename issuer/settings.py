@@ -7,9 +7,7 @@ its path, e.g. ``issuers[0].clients[1].grant_types[0]``.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
-
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -40,7 +38,11 @@ def _expand_grants(value: Any) -> Any:
         return value
     out: list[Any] = []
     for grant in value:
-        names = list(ALL_GRANTS) if grant == "all" else [_GRANT_SHORT_NAMES.get(grant, grant) if isinstance(grant, str) else grant]
+        names = (
+            list(ALL_GRANTS)
+            if grant == "all"
+            else [_GRANT_SHORT_NAMES.get(grant, grant) if isinstance(grant, str) else grant]
+        )
         out.extend(n for n in names if n not in out)
     return out
 
@@ -65,7 +67,9 @@ class ClientSettings(Strict):
 
     client_id: str = Field(min_length=1, max_length=255)
     client_secret: str | None = None
-    grant_types: Annotated[list[GrantType], BeforeValidator(_expand_grants)] = Field(default_factory=lambda: list(ALL_GRANTS))
+    grant_types: Annotated[list[GrantType], BeforeValidator(_expand_grants)] = Field(
+        default_factory=lambda: list(ALL_GRANTS)
+    )
     redirect_uris: list[str] = Field(default_factory=list)
     post_logout_redirect_uris: list[str] = Field(default_factory=list)
     #: Default audience of access and ID tokens; a string or a list. None means client_id.
@@ -110,7 +114,7 @@ class IssuerSettings(Strict):
     name: str = "default"
     signing_alg: SigningAlg = "RS256"
     #: Extra algorithms this issuer keeps keys for (clients may select them).
-    algorithms: list[SigningAlg] = Field(default_factory=lambda: ["RS256"])
+    algorithms: list[SigningAlg] = Field(default_factory=lambda: list[SigningAlg](["RS256"]))
     access_token_ttl: int = Field(default=3600, ge=1, le=31_536_000)
     id_token_ttl: int = Field(default=3600, ge=1, le=31_536_000)
     refresh_token_ttl: int = Field(default=86_400, ge=1)
@@ -134,7 +138,7 @@ class IssuerSettings(Strict):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "IssuerSettings":
+    def _consistent(self) -> IssuerSettings:
         if self.signing_alg not in self.algorithms:
             self.algorithms = [self.signing_alg, *self.algorithms]
         for client in self.clients:

@@ -32,8 +32,19 @@ TOKEN_TYPE_REFRESH = "urn:ietf:params:oauth:token-type:refresh_token"
 TOKEN_TYPE_ID = "urn:ietf:params:oauth:token-type:id_token"
 TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
 #: Form fields never copied into stored state (secrets and one-time values).
-_SECRET_FIELDS = frozenset({"client_secret", "password", "code", "code_verifier", "refresh_token",
-                            "subject_token", "actor_token", "device_code", "client_assertion"})
+_SECRET_FIELDS = frozenset(
+    {
+        "client_secret",
+        "password",
+        "code",
+        "code_verifier",
+        "refresh_token",
+        "subject_token",
+        "actor_token",
+        "device_code",
+        "client_assertion",
+    }
+)
 
 
 def digest(value: str) -> str:
@@ -80,8 +91,12 @@ class Subject:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Subject:
-        return cls(sub=data["sub"], username=data.get("username"), claims=dict(data.get("claims") or {}),
-                   auth_time=data.get("auth_time"))
+        return cls(
+            sub=data["sub"],
+            username=data.get("username"),
+            claims=dict(data.get("claims") or {}),
+            auth_time=data.get("auth_time"),
+        )
 
 
 @dataclass
@@ -117,8 +132,10 @@ class TokenFactory:
         refresh_token), otherwise only when ``offline_access`` was granted."""
         if GRANT_REFRESH_TOKEN not in client.grant_types or grant_type == GRANT_CLIENT_CREDENTIALS:
             return False
-        return grant_type in (GRANT_AUTHORIZATION_CODE, GRANT_PASSWORD, GRANT_DEVICE_CODE,
-                              GRANT_REFRESH_TOKEN) or "offline_access" in scope
+        return (
+            grant_type in (GRANT_AUTHORIZATION_CODE, GRANT_PASSWORD, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN)
+            or "offline_access" in scope
+        )
 
     # -- issuance ------------------------------------------------------------------------
     def issue(self, it: Issue) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -128,16 +145,20 @@ class TokenFactory:
         now = int(svc.clock.now())
         alg = client.signing_alg or settings.signing_alg
         ttl = client.access_token_ttl or settings.access_token_ttl
-        extras = extra_claims(client=client, user_claims=it.subject.claims, form=it.form,
-                              user_view=it.subject.view())
+        extras = extra_claims(client=client, user_claims=it.subject.claims, form=it.form, user_view=it.subject.view())
         audiences = it.audience or client_audience(client)
         jti = new_id(16)
         access: dict[str, Any] = {
             **extras,
-            "iss": svc.issuer_url, "sub": it.subject.sub,
+            "iss": svc.issuer_url,
+            "sub": it.subject.sub,
             "aud": audience_value(audiences, as_list=settings.audience_as_list),
-            "azp": client.client_id, "client_id": client.client_id,
-            "iat": now, "nbf": now, "exp": now + ttl, "jti": jti,
+            "azp": client.client_id,
+            "client_id": client.client_id,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": jti,
             **it.extra,
         }
         if it.scope:
@@ -160,18 +181,30 @@ class TokenFactory:
         if it.refresh:
             family = it.family or new_id(16)
             response["refresh_token"] = self._refresh_token(it, family, jti, now)
-        svc.audit.record("token.issued", issuer=settings.name, grant=it.grant_type, client_id=client.client_id,
-                         sub=it.subject.sub, jti=jti, aud=access["aud"], alg=alg)
+        svc.audit.record(
+            "token.issued",
+            issuer=settings.name,
+            grant=it.grant_type,
+            client_id=client.client_id,
+            sub=it.subject.sub,
+            jti=jti,
+            aud=access["aud"],
+            alg=alg,
+        )
         return response, {"jti": jti, "family": family, "exp": access["exp"]}
 
     def _id_token(self, it: Issue, extras: dict[str, Any], now: int, alg: str) -> str:
         svc = self.svc
         claims: dict[str, Any] = {
             **extras,
-            "iss": svc.issuer_url, "sub": it.subject.sub,
+            "iss": svc.issuer_url,
+            "sub": it.subject.sub,
             "aud": audience_value([it.client.client_id], as_list=svc.settings.audience_as_list),
             "azp": it.client.client_id,
-            "iat": now, "nbf": now, "exp": now + svc.settings.id_token_ttl, "jti": new_id(16),
+            "iat": now,
+            "nbf": now,
+            "exp": now + svc.settings.id_token_ttl,
+            "jti": new_id(16),
         }
         if it.subject.auth_time is not None:
             claims["auth_time"] = it.subject.auth_time
@@ -183,13 +216,30 @@ class TokenFactory:
         svc = self.svc
         token = new_id(32)
         expires = now + svc.settings.refresh_token_ttl
-        svc.store.put(self.kind("refresh"), digest(token), {
-            "family": family, "client_id": it.client.client_id, "scope": it.scope,
-            "subject": it.subject.to_dict(), "form": safe_form(it.form), "audience": it.audience,
-            "nonce": None, "used": False, "iat": now, "exp": expires,
-        }, expires_at=expires)
+        svc.store.put(
+            self.kind("refresh"),
+            digest(token),
+            {
+                "family": family,
+                "client_id": it.client.client_id,
+                "scope": it.scope,
+                "subject": it.subject.to_dict(),
+                "form": safe_form(it.form),
+                "audience": it.audience,
+                "nonce": None,
+                "used": False,
+                "iat": now,
+                "exp": expires,
+            },
+            expires_at=expires,
+        )
         fam = svc.store.get(self.kind("family"), family) or {
-            "client_id": it.client.client_id, "sub": it.subject.sub, "revoked": False, "jtis": [], "created_at": now}
+            "client_id": it.client.client_id,
+            "sub": it.subject.sub,
+            "revoked": False,
+            "jtis": [],
+            "created_at": now,
+        }
         fam["jtis"] = [*fam["jtis"], jti][-200:]
         fam["expires"] = expires + svc.settings.access_token_ttl
         svc.store.put(self.kind("family"), family, fam, expires_at=fam["expires"])
@@ -216,8 +266,14 @@ class TokenFactory:
         for key, record in svc.store.items(self.kind("refresh")):
             if record.get("family") == family:
                 svc.store.delete(self.kind("refresh"), key)
-        svc.audit.record("token.family_revoked", issuer=svc.settings.name, family=family,
-                         client_id=fam.get("client_id"), sub=fam.get("sub"), reason=reason)
+        svc.audit.record(
+            "token.family_revoked",
+            issuer=svc.settings.name,
+            family=family,
+            client_id=fam.get("client_id"),
+            sub=fam.get("sub"),
+            reason=reason,
+        )
 
     def family_revoked(self, family: str | None) -> bool:
         if not family:

@@ -121,7 +121,7 @@ def _issuer(runtime: Runtime, name: str) -> Any:
 
 
 def add_admin_routes(app: web.Application, runtime: Runtime) -> None:
-    app.middlewares.append(make_admin_auth(runtime))
+    app.middlewares.append(make_admin_auth(runtime))  # type: ignore[arg-type]  # aiohttp's Middleware protocol vs a @web.middleware function
 
     async def info(request: web.Request) -> web.Response:
         return web.json_response(

@@ -21,8 +21,22 @@ from .store import Store
 log = logging.getLogger("stsmock.audit")
 
 _SECRET_FIELDS = frozenset(
-    {"token", "access_token", "id_token", "refresh_token", "web_identity_token", "secret", "secret_access_key",
-     "session_token", "client_secret", "password", "authorization_code", "code_verifier", "subject_token", "device_code"}
+    {
+        "token",
+        "access_token",
+        "id_token",
+        "refresh_token",
+        "web_identity_token",
+        "secret",
+        "secret_access_key",
+        "session_token",
+        "client_secret",
+        "password",
+        "authorization_code",
+        "code_verifier",
+        "subject_token",
+        "device_code",
+    }
 )
 HIGH_EVENTS = ("breakglass.", "admin.", "revocation.", "key.")
 

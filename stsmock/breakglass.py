@@ -91,8 +91,14 @@ class BreakGlass:
             )
             self.store.put(KIND, name, record)
         self.runtime.audit.record(
-            "breakglass.armed", severity="high", role=name, role_arn=role.arn, reason=reason, armed_by=armed_by,
-            ttl_seconds=ttl_seconds, armed_until=now + ttl_seconds,
+            "breakglass.armed",
+            severity="high",
+            role=name,
+            role_arn=role.arn,
+            reason=reason,
+            armed_by=armed_by,
+            ttl_seconds=ttl_seconds,
+            armed_until=now + ttl_seconds,
         )
         return self.state(name)
 
@@ -106,7 +112,12 @@ class BreakGlass:
             record["disarmed_by"] = why
             self.store.put(KIND, name, record)
         self.runtime.audit.record(
-            "breakglass.disarmed", severity="high", role=name, role_arn=role.arn, by=why, reason=reason,
+            "breakglass.disarmed",
+            severity="high",
+            role=name,
+            role_arn=role.arn,
+            by=why,
+            reason=reason,
             was_armed=was_armed,
         )
         return self.state(name)
@@ -167,11 +178,18 @@ class BreakGlass:
             "single_use": settings.single_use,
             "ts": self.runtime.clock.now(),
         }
-        self.runtime.audit.record("breakglass.used", severity="critical", **{k: v for k, v in event.items()
-                                                                            if k not in ("event", "ts")})
+        self.runtime.audit.record(
+            "breakglass.used", severity="critical", **{k: v for k, v in event.items() if k not in ("event", "ts")}
+        )
         if settings.single_use:
-            self.runtime.audit.record("breakglass.disarmed", severity="high", role=role.name, role_arn=role.arn,
-                                      by="single-use", was_armed=True)
+            self.runtime.audit.record(
+                "breakglass.disarmed",
+                severity="high",
+                role=role.name,
+                role_arn=role.arn,
+                by="single-use",
+                was_armed=True,
+            )
         if settings.webhook:
             self._post_webhook(settings.webhook, event)
 
@@ -236,7 +254,9 @@ def install(app: web.Application, runtime: Runtime) -> None:
         body: ArmBody = await read_body(request, ArmBody)
         try:
             state = engine.arm(
-                request.match_info["role"], reason=body.reason.strip(), ttl_seconds=body.ttl_seconds,
+                request.match_info["role"],
+                reason=body.reason.strip(),
+                ttl_seconds=body.ttl_seconds,
                 armed_by=body.armed_by,
             )
         except BreakGlassError as exc:

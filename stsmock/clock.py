@@ -36,8 +36,11 @@ class VirtualClock:
     def _publish(self) -> None:
         self._version += 1
         if self._save is not None:
-            self._save(json.dumps({"v": self._version, "offset": self._offset, "frozen_at": self._frozen_at,
-                                   "pid_nonce": id(self)}))
+            self._save(
+                json.dumps(
+                    {"v": self._version, "offset": self._offset, "frozen_at": self._frozen_at, "pid_nonce": id(self)}
+                )
+            )
 
     def _sync(self, force: bool = False) -> None:
         if self._load is None:

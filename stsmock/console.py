@@ -176,8 +176,9 @@ class Console:
             )
             nav_html = f"<nav>{links}</nav>{logout}"
         body = template("console_layout.html").substitute(title=h(title), nav=nav_html, content=content)
-        return web.Response(text=body, status=status, content_type="text/html", charset="utf-8",
-                            headers=SECURITY_HEADERS)
+        return web.Response(
+            text=body, status=status, content_type="text/html", charset="utf-8", headers=SECURITY_HEADERS
+        )
 
     # -- pages --------------------------------------------------------------------------
     def overview(self) -> str:
@@ -238,9 +239,7 @@ class Console:
             policies = "".join(
                 f"<h3>Permission policy <code>{h(n)}</code></h3>{pretty(doc)}" for n, doc in s.policies.items()
             )
-            managed = (
-                f"<p>Managed policies: {h(', '.join(s.managed_policies))}</p>" if s.managed_policies else ""
-            )
+            managed = f"<p>Managed policies: {h(', '.join(s.managed_policies))}</p>" if s.managed_policies else ""
             flags = []
             if s.break_glass is not None:
                 flags.append(pill("break-glass", "deny"))
@@ -275,8 +274,13 @@ class Console:
     def audit(self, request: web.Request) -> str:
         q = request.query
         filters = {
-            k: v for k, v in (("event", q.get("event", "").strip()), ("decision", q.get("decision", "").strip()),
-                              ("subject", q.get("subject", "").strip())) if v
+            k: v
+            for k, v in (
+                ("event", q.get("event", "").strip()),
+                ("decision", q.get("decision", "").strip()),
+                ("subject", q.get("subject", "").strip()),
+            )
+            if v
         }
         records = self.audit_records(filters)
         now = self.runtime.clock.now()
@@ -290,15 +294,17 @@ class Console:
             detail = r.get("message") or r.get("reason") or r.get("grant") or ""
             ts = r.get("ts") or 0
             action = f"<br><span class=muted>{h(r.get('action'))}</span>" if r.get("action") else ""
-            rows.append([
-                f'<span class="mono">{h(human_time(ts))}</span><br><span class=muted>{h(_relative(ts - now))}</span>',
-                f"<code>{h(r.get('event'))}</code>{action}",
-                pill(decision, decision) if decision else "",
-                f"<code>{h(r.get('check'))}</code>" if r.get("check") else "",
-                h(r.get("sub") or r.get("subject") or ""),
-                f"<code>{h(role)}</code>" if role else "",
-                h(str(detail)[:200]),
-            ])
+            rows.append(
+                [
+                    f'<span class="mono">{h(human_time(ts))}</span><br><span class=muted>{h(_relative(ts - now))}</span>',
+                    f"<code>{h(r.get('event'))}</code>{action}",
+                    pill(decision, decision) if decision else "",
+                    f"<code>{h(r.get('check'))}</code>" if r.get("check") else "",
+                    h(r.get("sub") or r.get("subject") or ""),
+                    f"<code>{h(role)}</code>" if role else "",
+                    h(str(detail)[:200]),
+                ]
+            )
         options = "".join(
             f'<option value="{v}"{" selected" if filters.get("decision") == v else ""}>{label}</option>'
             for v, label in (("", "any decision"), ("allow", "allow"), ("deny", "deny"))
@@ -313,8 +319,10 @@ class Console:
             '<div><button type="submit">Filter</button></div></form>'
         )
         note = f'<p class="muted">{len(records)} most recent record(s), newest first (at most {AUDIT_PAGE_SIZE}).</p>'
-        return form + note + table(
-            ["time", "event", "decision", "check", "subject", "role", "detail"], rows, empty="no audit records"
+        return (
+            form
+            + note
+            + table(["time", "event", "decision", "check", "subject", "role", "detail"], rows, empty="no audit records")
         )
 
     async def decode(self, token: str) -> str:
@@ -366,8 +374,13 @@ class Console:
                 rows.append([pill("failed", "fail"), f"<code>{h(check)}</code>", h(label)])
                 state = "skip"
                 continue
-            rows.append([pill("passed", "pass") if state == "pass" else pill("not run", "skip"),
-                         f"<code>{h(check)}</code>", h(label)])
+            rows.append(
+                [
+                    pill("passed", "pass") if state == "pass" else pill("not run", "skip"),
+                    f"<code>{h(check)}</code>",
+                    h(label),
+                ]
+            )
         if failed is None and verified is not None:
             banner = (
                 '<div class="banner ok" id="verify-result">✓ Signature and claims valid: all checks passed</div>'
@@ -438,15 +451,15 @@ class Console:
         kind = "allow" if decision.get("allowed") else "deny"
         statements = [
             [
-                h(s.get("policy")), h(s.get("sid") or ""), h(s.get("index")),
+                h(s.get("policy")),
+                h(s.get("sid") or ""),
+                h(s.get("index")),
                 pill(s.get("effect"), "allow" if s.get("effect") == "Allow" else "deny"),
             ]
             for s in decision.get("statements") or []
         ]
-        return (
-            f"<h3>{h(title)}: {pill(decision.get('decision'), kind)}</h3>"
-            f"<p>{h(decision.get('reason'))}</p>"
-            + table(["policy", "sid", "statement #", "effect"], statements, empty="no statement matched")
+        return f"<h3>{h(title)}: {pill(decision.get('decision'), kind)}</h3><p>{h(decision.get('reason'))}</p>" + table(
+            ["policy", "sid", "statement #", "effect"], statements, empty="no statement matched"
         )
 
     def simulate_form(self, form: Any, result: str) -> str:

@@ -45,8 +45,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STS_ERRORS: dict[str, type[sts_errors.StsError]] = {
     cls.code: cls
     for cls in vars(sts_errors).values()
-    if isinstance(cls, type) and issubclass(cls, sts_errors.StsError) and cls not in (
-        sts_errors.StsError, sts_errors.UpstreamError)
+    if isinstance(cls, type)
+    and issubclass(cls, sts_errors.StsError)
+    and cls not in (sts_errors.StsError, sts_errors.UpstreamError)
 }
 #: RFC 6749 / 8628 error codes for the token endpoint, with their HTTP status.
 OAUTH_ERRORS: dict[str, int] = {
@@ -64,8 +65,12 @@ OAUTH_ERRORS: dict[str, int] = {
     "expired_token": 400,
 }
 #: How an STS-style code is rendered when it hits the token endpoint.
-_STS_TO_OAUTH = {"InternalFailure": "server_error", "AccessDenied": "access_denied",
-                 "InvalidIdentityToken": "invalid_grant", "ExpiredTokenException": "invalid_grant"}
+_STS_TO_OAUTH = {
+    "InternalFailure": "server_error",
+    "AccessDenied": "access_denied",
+    "InvalidIdentityToken": "invalid_grant",
+    "ExpiredTokenException": "invalid_grant",
+}
 
 
 class DropConnection(BaseException):  # noqa: N818 - a control-flow signal, not an error
@@ -193,8 +198,13 @@ class FaultEngine:
                     self.store.put(KIND, key, rule)
                 fields = {k: v for k, v in (("action", action), ("role_arn", role_arn), ("client_id", client_id)) if v}
                 self.runtime.audit.record(
-                    "fault.injected", severity="high", rule_id=rule["id"], endpoint=endpoint,
-                    effect=rule["effect"], remaining=rule.get("remaining"), **fields,
+                    "fault.injected",
+                    severity="high",
+                    rule_id=rule["id"],
+                    endpoint=endpoint,
+                    effect=rule["effect"],
+                    remaining=rule.get("remaining"),
+                    **fields,
                 )
                 return rule
         return None

@@ -40,24 +40,36 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
-            "stsmock_http_requests", "HTTP requests by route, method and status",
-            ["endpoint", "method", "status"], registry=r,
+            "stsmock_http_requests",
+            "HTTP requests by route, method and status",
+            ["endpoint", "method", "status"],
+            registry=r,
         )
         self.http_duration = Histogram(
-            "stsmock_http_request_duration_seconds", "HTTP request handling time by route",
-            ["endpoint", "method"], buckets=_LATENCY_BUCKETS, registry=r,
+            "stsmock_http_request_duration_seconds",
+            "HTTP request handling time by route",
+            ["endpoint", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.sts_decisions = Counter(
-            "stsmock_sts_decisions", "STS decisions by action, outcome and error code",
-            ["action", "decision", "code"], registry=r,
+            "stsmock_sts_decisions",
+            "STS decisions by action, outcome and error code",
+            ["action", "decision", "code"],
+            registry=r,
         )
         self.sts_latency = Histogram(
-            "stsmock_sts_latency_seconds", "STS decision latency (request parsed to response built)",
-            ["action"], buckets=_LATENCY_BUCKETS, registry=r,
+            "stsmock_sts_latency_seconds",
+            "STS decision latency (request parsed to response built)",
+            ["action"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.tokens_issued = Counter(
-            "stsmock_tokens_issued", "Tokens issued by the built-in issuers, by issuer and grant",
-            ["issuer", "grant"], registry=r,
+            "stsmock_tokens_issued",
+            "Tokens issued by the built-in issuers, by issuer and grant",
+            ["issuer", "grant"],
+            registry=r,
         )
 
     # -- STS decisions (StsExtensions.observe) ------------------------------------------
@@ -138,12 +150,10 @@ def install(app: web.Application, runtime: Runtime) -> Metrics:
     runtime.audit.subscribe(metrics.on_audit)
     _observe_decisions(runtime, metrics.on_decision)
     # outermost, so admin 401s and error-middleware 500s are counted too
-    app.middlewares.insert(0, metrics.middleware())
+    app.middlewares.insert(0, metrics.middleware())  # type: ignore[arg-type]  # aiohttp's Middleware protocol vs a @web.middleware function
 
     async def serve_metrics(request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_get("/metrics", serve_metrics)
     return metrics

@@ -235,29 +235,38 @@ _NOT_FOUND = (404, ("no such issuer / object", "Error"))
 
 #: (METHOD, canonical path) -> description. Routes of optional feature modules are included when mounted.
 OPERATIONS: dict[tuple[str, str], Op] = {
-    ("GET", "/admin/info"): Op("Server overview: base URL, issuers, STS profile, clock", "info",
-                               responses={200: ("overview", "Info")}),
+    ("GET", "/admin/info"): Op(
+        "Server overview: base URL, issuers, STS profile, clock", "info", responses={200: ("overview", "Info")}
+    ),
     ("POST", "/admin/tokens"): Op(
-        "Mint a token from a built-in issuer", "tokens", body="stsmock.admin:MintTokenBody",
+        "Mint a token from a built-in issuer",
+        "tokens",
+        body="stsmock.admin:MintTokenBody",
         responses={200: ("the minted token", "MintedToken"), 400: _BAD[1], 404: _NOT_FOUND[1]},
         description="Claims in `claims` are merged with `sub`/`aud`; protocol claims are set by the issuer.",
     ),
     ("GET", "/admin/keys"): Op(
-        "List signing keys per issuer", "keys",
+        "List signing keys per issuer",
+        "keys",
         query=[_q("issuer", {"type": "string"}, "only this issuer")],
         responses={200: ("keys", "KeysByIssuer"), 404: _NOT_FOUND[1]},
     ),
     ("POST", "/admin/keys/rotate"): Op(
-        "Rotate an issuer's signing key", "keys", body="stsmock.admin:RotateBody",
+        "Rotate an issuer's signing key",
+        "keys",
+        body="stsmock.admin:RotateBody",
         responses={200: ("the new key", "KeyMeta"), 400: _BAD[1], 404: _NOT_FOUND[1]},
     ),
     ("POST", "/admin/keys/{kid}/retire"): Op(
-        "Retire a signing key (grace period, or immediately)", "keys", body="stsmock.admin:RetireBody",
+        "Retire a signing key (grace period, or immediately)",
+        "keys",
+        body="stsmock.admin:RetireBody",
         path_params={"kid": {"type": "string"}},
         responses={200: ("the retired key", "KeyMeta"), 400: _BAD[1], 404: _NOT_FOUND[1]},
     ),
     ("GET", "/admin/audit"): Op(
-        "Query the audit log", "audit",
+        "Query the audit log",
+        "audit",
         query=[
             _q("subject", {"type": "string"}, "token subject"),
             _q("sub", {"type": "string"}, "alias of subject"),
@@ -272,59 +281,88 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         responses={200: ("matching records, oldest first", "AuditPage"), 400: _BAD[1]},
     ),
     ("POST", "/admin/revocations"): Op(
-        "Revoke tokens or credentials", "revocations", body="stsmock.admin:RevokeBody", body_required=True,
+        "Revoke tokens or credentials",
+        "revocations",
+        body="stsmock.admin:RevokeBody",
+        body_required=True,
         responses={201: ("the revocation", "Revocation"), 400: _BAD[1]},
     ),
-    ("GET", "/admin/revocations"): Op("List revocations", "revocations",
-                                      responses={200: ("revocations", "RevocationList")}),
+    ("GET", "/admin/revocations"): Op(
+        "List revocations", "revocations", responses={200: ("revocations", "RevocationList")}
+    ),
     ("DELETE", "/admin/revocations/{id}"): Op(
-        "Remove a revocation", "revocations", path_params={"id": {"type": "integer"}},
+        "Remove a revocation",
+        "revocations",
+        path_params={"id": {"type": "integer"}},
         responses={204: ("removed", None), 400: _BAD[1], 404: _NOT_FOUND[1]},
     ),
     ("GET", "/admin/clock"): Op("Read the virtual clock", "clock", responses={200: ("clock", "ClockState")}),
     ("POST", "/admin/clock"): Op(
-        "Freeze, unfreeze, advance, set or reset the virtual clock", "clock", body="stsmock.admin:ClockBody",
-        body_required=True, responses={200: ("the new clock state", "ClockState"), 400: _BAD[1]},
+        "Freeze, unfreeze, advance, set or reset the virtual clock",
+        "clock",
+        body="stsmock.admin:ClockBody",
+        body_required=True,
+        responses={200: ("the new clock state", "ClockState"), 400: _BAD[1]},
     ),
     ("POST", "/admin/faults"): Op(
-        "Add a fault-injection rule", "faults", body="stsmock.faults:FaultBody", body_required=True,
+        "Add a fault-injection rule",
+        "faults",
+        body="stsmock.faults:FaultBody",
+        body_required=True,
         responses={201: ("the rule", "FaultRule"), 400: _BAD[1]},
     ),
     ("GET", "/admin/faults"): Op("List fault rules", "faults", responses={200: ("rules", "FaultList")}),
-    ("DELETE", "/admin/faults"): Op("Remove all fault rules", "faults",
-                                    responses={200: ("how many were removed", "FaultsCleared")}),
+    ("DELETE", "/admin/faults"): Op(
+        "Remove all fault rules", "faults", responses={200: ("how many were removed", "FaultsCleared")}
+    ),
     ("DELETE", "/admin/faults/{id}"): Op(
-        "Remove one fault rule", "faults", path_params={"id": {"type": "string"}},
+        "Remove one fault rule",
+        "faults",
+        path_params={"id": {"type": "string"}},
         responses={204: ("removed", None), 404: _NOT_FOUND[1]},
     ),
-    ("GET", "/admin/breakglass"): Op("Break-glass roles and their armed state", "breakglass",
-                                     responses={200: ("states", "BreakGlassList")}),
+    ("GET", "/admin/breakglass"): Op(
+        "Break-glass roles and their armed state", "breakglass", responses={200: ("states", "BreakGlassList")}
+    ),
     ("POST", "/admin/breakglass/{role}/arm"): Op(
-        "Arm a break-glass role for a while (virtual clock)", "breakglass", body="stsmock.breakglass:ArmBody",
-        body_required=True, path_params={"role": {"type": "string"}},
+        "Arm a break-glass role for a while (virtual clock)",
+        "breakglass",
+        body="stsmock.breakglass:ArmBody",
+        body_required=True,
+        path_params={"role": {"type": "string"}},
         responses={200: ("the new state", "BreakGlassState"), 400: _BAD[1], 404: _NOT_FOUND[1]},
     ),
     ("POST", "/admin/breakglass/{role}/disarm"): Op(
-        "Disarm a break-glass role", "breakglass", body="stsmock.breakglass:DisarmBody",
+        "Disarm a break-glass role",
+        "breakglass",
+        body="stsmock.breakglass:DisarmBody",
         path_params={"role": {"type": "string"}},
         responses={200: ("the new state", "BreakGlassState"), 400: _BAD[1], 404: _NOT_FOUND[1]},
     ),
     ("POST", "/admin/simulate"): Op(
-        "Simulate AssumeRoleWithWebIdentity + a permission check, minting nothing", "simulate",
-        body="stsmock.simulate:SimulateBody", body_required=True,
+        "Simulate AssumeRoleWithWebIdentity + a permission check, minting nothing",
+        "simulate",
+        body="stsmock.simulate:SimulateBody",
+        body_required=True,
         responses={200: ("the decision", "Simulation"), 400: _BAD[1], 404: _NOT_FOUND[1]},
         description="Give exactly one of `token` (verified like the STS does) or `claims` (a synthetic token "
         "of a built-in issuer).",
     ),
     ("GET", "/admin/roles"): Op("List the STS roles", "roles", responses={200: ("roles", "RoleList")}),
     ("PUT", "/admin/roles/{name}"): Op(
-        "Create or replace a role (the name comes from the path)", "roles", body="stsproxy.settings:RoleSettings",
-        body_required=True, body_exclude=("name",), path_params={"name": {"type": "string"}},
+        "Create or replace a role (the name comes from the path)",
+        "roles",
+        body="stsproxy.settings:RoleSettings",
+        body_required=True,
+        body_exclude=("name",),
+        path_params={"name": {"type": "string"}},
         responses={200: ("the role", "Role"), 400: _BAD[1]},
         description="`{issuer:NAME}` / `{provider:NAME}` placeholders in the policies are expanded.",
     ),
     ("DELETE", "/admin/roles/{name}"): Op(
-        "Delete a role", "roles", path_params={"name": {"type": "string"}},
+        "Delete a role",
+        "roles",
+        path_params={"name": {"type": "string"}},
         responses={204: ("deleted", None), 404: _NOT_FOUND[1]},
     ),
 }

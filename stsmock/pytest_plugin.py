@@ -33,7 +33,9 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "stsmock_config(cfg): run the stsmock fixtures with this config (dict or YAML path)")
+    config.addinivalue_line(
+        "markers", "stsmock_config(cfg): run the stsmock fixtures with this config (dict or YAML path)"
+    )
 
 
 class _LoopThread:
@@ -245,7 +247,9 @@ class StsmockHelper:
     def reset_clock(self) -> None:
         self.runtime.clock.reset()
 
-    def add_role(self, name: str, trust_policy: dict[str, Any], policies: dict[str, Any] | None = None, **extra: Any) -> str:
+    def add_role(
+        self, name: str, trust_policy: dict[str, Any], policies: dict[str, Any] | None = None, **extra: Any
+    ) -> str:
         from stsproxy.settings import RoleSettings
 
         from .config import expand_placeholders
@@ -256,7 +260,9 @@ class StsmockHelper:
         )
         return str(self.runtime.sts.roles.put(role).arn)
 
-    def web_identity_trust(self, *, aud: str = "sts.amazonaws.com", issuer: str = "default", **conditions: str) -> dict[str, Any]:
+    def web_identity_trust(
+        self, *, aud: str = "sts.amazonaws.com", issuer: str = "default", **conditions: str
+    ) -> dict[str, Any]:
         """A trust policy for a built-in issuer with StringEquals conditions on claims."""
         provider = self.runtime.issuer_url(issuer).split("://", 1)[1]
         equals = {f"{provider}:aud": aud, **{f"{provider}:{k}": v for k, v in conditions.items()}}
@@ -265,7 +271,9 @@ class StsmockHelper:
             "Statement": [
                 {
                     "Effect": "Allow",
-                    "Principal": {"Federated": f"arn:aws:iam::{self.runtime.config.sts.account_id}:oidc-provider/{provider}"},
+                    "Principal": {
+                        "Federated": f"arn:aws:iam::{self.runtime.config.sts.account_id}:oidc-provider/{provider}"
+                    },
                     "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
                     "Condition": {"StringEquals": equals},
                 }
@@ -298,10 +306,18 @@ class StsmockHelper:
         from .faults import engine_for
 
         effect = {
-            "error": error, "latency_ms": latency_ms, "jwks_outage": jwks_outage, "drop_connection": drop_connection
+            "error": error,
+            "latency_ms": latency_ms,
+            "jwks_outage": jwks_outage,
+            "drop_connection": drop_connection,
         }
-        body = {"match": {"endpoint": endpoint, **match}, "effect": effect, "count": count,
-                "probability": probability, "seed": seed}
+        body = {
+            "match": {"endpoint": endpoint, **match},
+            "effect": effect,
+            "count": count,
+            "probability": probability,
+            "seed": seed,
+        }
         return engine_for(self.runtime).add(body)
 
     def clear_faults(self) -> int:
@@ -340,9 +356,7 @@ class WebIdentityEnv:
 
 
 @pytest.fixture
-def aws_web_identity(
-    stsmock: StsmockHelper, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> WebIdentityEnv:
+def aws_web_identity(stsmock: StsmockHelper, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WebIdentityEnv:
     token_file = tmp_path / "web-identity-token"
     token_file.write_text(stsmock.token("system:serviceaccount:default:app"), encoding="utf-8")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):

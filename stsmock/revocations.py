@@ -23,7 +23,9 @@ KINDS = EXACT_KINDS + CUTOFF_KINDS
 
 
 class RevocationRegistry:
-    def __init__(self, store: Store, *, now: Callable[[], float], on_revoke: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self, store: Store, *, now: Callable[[], float], on_revoke: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
         self._store = store
         self._now = now
         self._on_revoke = on_revoke
@@ -47,7 +49,14 @@ class RevocationRegistry:
         if by in CUTOFF_KINDS and issued_before is None:
             issued_before = now
         record = self._store.add_revocation(
-            {"created_at": now, "by": by, "value": value, "issued_before": issued_before, "reason": reason, "source": source}
+            {
+                "created_at": now,
+                "by": by,
+                "value": value,
+                "issued_before": issued_before,
+                "reason": reason,
+                "source": source,
+            }
         )
         self._sync()
         if self._on_revoke is not None:

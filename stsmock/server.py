@@ -70,7 +70,9 @@ async def serve(
     sock = sock or bind_socket(options.host, options.port)
     port = sock.getsockname()[1]
     base_url = base_url_for(options.host, port, options.public_url)
-    runtime = build_runtime(options.config, data_dir=options.data_dir, base_url=base_url, share_clock=options.share_clock)
+    runtime = build_runtime(
+        options.config, data_dir=options.data_dir, base_url=base_url, share_clock=options.share_clock
+    )
     app = app_for_runtime(runtime)
     writers = []
     for spec in options.config.token_files:
@@ -85,7 +87,13 @@ async def serve(
         writer.start()
     if worker == 0:
         datadir.write_server_info(
-            runtime.data_dir, {"url": base_url_for(options.host, port, None), "public_url": base_url, "pid": os.getpid(), "admin_token_file": str(runtime.admin_token_path or "")}
+            runtime.data_dir,
+            {
+                "url": base_url_for(options.host, port, None),
+                "public_url": base_url,
+                "pid": os.getpid(),
+                "admin_token_file": str(runtime.admin_token_path or ""),
+            },
         )
         where = runtime.admin_token_path or "config (admin.token)"
         bound = base_url_for(options.host, port, None)

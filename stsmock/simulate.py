@@ -83,8 +83,13 @@ def synthetic_token(runtime: Runtime, issuer_name: str, claims: dict[str, Any]) 
     audience = aud if isinstance(aud, str) else (aud[0] if isinstance(aud, list) and aud else "")
     digest = hashlib.sha256(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest()
     return VerifiedToken(
-        claims=full, header={"alg": "none", "typ": "JWT"}, issuer=trusted, kid=None, alg="none",
-        audience=str(audience), token_hash=digest,
+        claims=full,
+        header={"alg": "none", "typ": "JWT"},
+        issuer=trusted,
+        kid=None,
+        alg="none",
+        audience=str(audience),
+        token_hash=digest,
     )
 
 
@@ -101,18 +106,30 @@ async def simulate(runtime: Runtime, body: SimulateBody) -> dict[str, Any]:
         except StsError as exc:
             result.update(
                 token={"valid": False, "code": exc.code, "check": exc.check, "message": exc.message},
-                trust={"decision": "NotEvaluated", "allowed": False, "reason": f"token rejected: {exc.message}",
-                       "statements": []},
+                trust={
+                    "decision": "NotEvaluated",
+                    "allowed": False,
+                    "reason": f"token rejected: {exc.message}",
+                    "statements": [],
+                },
                 permissions=None,
                 allowed=False,
             )
             return result
-        result["token"] = {"valid": True, "iss": verified.issuer.issuer, "sub": verified.claims.get("sub"),
-                           "aud": verified.audience}
+        result["token"] = {
+            "valid": True,
+            "iss": verified.issuer.issuer,
+            "sub": verified.claims.get("sub"),
+            "aud": verified.audience,
+        }
     else:
         verified = synthetic_token(runtime, body.issuer, dict(body.claims or {}))
-        result["token"] = {"synthetic": True, "iss": verified.issuer.issuer, "sub": verified.claims.get("sub"),
-                           "aud": verified.audience}
+        result["token"] = {
+            "synthetic": True,
+            "iss": verified.issuer.issuer,
+            "sub": verified.claims.get("sub"),
+            "aud": verified.audience,
+        }
     claims = verified.claims
     try:
         tags, transitive = session_tags(claims)
@@ -174,7 +191,11 @@ def install(app: web.Application, runtime: Runtime) -> None:
         except SimulationError as exc:
             return admin_error(exc.status, exc.error, str(exc))
         runtime.audit.record(
-            "admin.simulate", severity="info", role_arn=body.role_arn, action=body.action, resource=body.resource,
+            "admin.simulate",
+            severity="info",
+            role_arn=body.role_arn,
+            action=body.action,
+            resource=body.resource,
             allowed=result["allowed"],
         )
         return web.json_response(result)

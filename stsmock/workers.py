@@ -37,7 +37,9 @@ def _prepare(options: ServeOptions, port: int) -> None:
     from .app import build_runtime
     from .server import base_url_for
 
-    runtime = build_runtime(options.config, data_dir=options.data_dir, base_url=base_url_for(options.host, port, options.public_url))
+    runtime = build_runtime(
+        options.config, data_dir=options.data_dir, base_url=base_url_for(options.host, port, options.public_url)
+    )
     runtime.store.set_meta("clock", "")  # every start begins with the real time
     runtime.audit.close()
     runtime.store.close()
@@ -59,7 +61,8 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     options.announce = lambda line: None
     events = [context.Event() for _ in range(workers)]
     processes = [
-        context.Process(target=_worker, args=(options, port, i, events[i], reserved), daemon=False) for i in range(workers)
+        context.Process(target=_worker, args=(options, port, i, events[i], reserved), daemon=False)
+        for i in range(workers)
     ]
     for process in processes:
         process.start()

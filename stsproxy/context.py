@@ -61,7 +61,9 @@ def session_tags(claims: Mapping[str, Any]) -> tuple[dict[str, str], tuple[str, 
         elif isinstance(value, str):
             tags[str(key)] = value
         else:
-            raise ValueError(f"principal tag {key!r} must be a single-element string array (multi-valued tags are not supported)")
+            raise ValueError(
+                f"principal tag {key!r} must be a single-element string array (multi-valued tags are not supported)"
+            )
     transitive = raw.get("transitive_tag_keys", [])
     if not isinstance(transitive, list) or not all(isinstance(k, str) for k in transitive):
         raise ValueError("transitive_tag_keys must be an array of strings")

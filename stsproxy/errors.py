@@ -138,7 +138,9 @@ class UpstreamError(StsError):
     """An upstream STS answered with an error; relayed with its own code and status."""
 
     def __init__(self, message: str, *, upstream_code: str, upstream_status: int, check: str = "upstream") -> None:
-        super().__init__(message, check=check, detail={"upstream_code": upstream_code, "upstream_status": upstream_status})
+        super().__init__(
+            message, check=check, detail={"upstream_code": upstream_code, "upstream_status": upstream_status}
+        )
         self.upstream_code = upstream_code
         self.upstream_status = upstream_status
 

@@ -36,10 +36,19 @@ from .errors import (
     InvalidParameterValue,
     PackedPolicyTooLarge,
     StsError,
+    UpstreamError,
     ValidationError,
     wire_error,
 )
-from .policy import Policy, PolicyDecision, RequestContext, evaluate_session, evaluate_trust, packed_policy_size, parse_policy
+from .policy import (
+    Policy,
+    PolicyDecision,
+    RequestContext,
+    evaluate_session,
+    evaluate_trust,
+    packed_policy_size,
+    parse_policy,
+)
 from .ports import AuditSink, Clock, Revocations, StateStore
 from .roles import Role, RoleRegistry
 from .settings import StsSettings
@@ -122,7 +131,7 @@ class StsService:
     # ------------------------------------------------------------------ entry
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
-        profile = self.settings.profile
+        profile: str = self.settings.profile
         request_id = protocol.new_request_id(profile)
         record = DecisionRecord(action="unknown", request_id=request_id, profile=profile, source_ip=request.remote)
         try:
@@ -152,14 +161,13 @@ class StsService:
             elif action == "GetSessionToken":
                 fields = self._get_session_token(request, params, profile, record)
             else:
-                raise InvalidAction(
-                    f"Could not find operation {action} for version 2011-06-15", check="action-known"
-                )
+                raise InvalidAction(f"Could not find operation {action} for version 2011-06-15", check="action-known")
             record.allow()
             body_bytes = protocol.render_result(action, fields, request_id=request_id, profile=profile)
             status = 200
         except StsError as error:
-            record.deny(error.code if not hasattr(error, "upstream_code") else error.upstream_code, error.check, error.message)  # type: ignore[attr-defined]
+            code = error.upstream_code if isinstance(error, UpstreamError) else error.code
+            record.deny(code, error.check, error.message)
             if error.detail:
                 record.note(detail=error.detail)
             wire = wire_error(error, profile, debug=self.settings.debug)
@@ -167,9 +175,9 @@ class StsService:
             status = wire.status
         except Exception:  # never a stack trace to the client
             log.exception("STS request %s failed", request_id)
-            error = InternalFailure("An internal error occurred.", check="internal")
-            record.deny(error.code, error.check, "internal error; see the server log")
-            wire = wire_error(error, profile)
+            internal = InternalFailure("An internal error occurred.", check="internal")
+            record.deny(internal.code, internal.check, "internal error; see the server log")
+            wire = wire_error(internal, profile)
             body_bytes = protocol.render_error(wire, request_id=request_id, profile=profile)
             status = wire.status
         audit_fields = record.as_audit()
@@ -227,21 +235,33 @@ class StsService:
         duration = self._duration(req.duration_seconds, role, profile, token_exp=claims.get("exp"))
         context = self._trust_context(verified, session_name, tags, transitive, source_identity, duration)
         principal = {"Federated": (self.provider_arn(verified), verified.issuer.issuer)}
-        trust = evaluate_trust(role.trust, RequestContext(action=WEB_IDENTITY_ACTION, principal=principal, context=context))
+        trust = evaluate_trust(
+            role.trust, RequestContext(action=WEB_IDENTITY_ACTION, principal=principal, context=context)
+        )
         record.trust = trust
         self._require_trust(trust, WEB_IDENTITY_ACTION, role)
         for extra_action, needed in (("sts:TagSession", bool(tags)), ("sts:SetSourceIdentity", bool(source_identity))):
             if needed:
-                extra = evaluate_trust(role.trust, RequestContext(action=extra_action, principal=principal, context=context))
+                extra = evaluate_trust(
+                    role.trust, RequestContext(action=extra_action, principal=principal, context=context)
+                )
                 if not extra.allowed:
                     record.trust = extra
                     self._require_trust(extra, extra_action, role)
         session_policies = self._session_policies(req.policy, req.policy_arns)
         packed = self._packed_size(session_policies, tags, transitive, req.policy is not None or bool(req.policy_arns))
         session = self._role_session(
-            "web-identity", role, session_name, self._token_identity(verified),
-            tags=tags, transitive=transitive, source_identity=source_identity,
-            policy=req.policy, policy_arns=req.policy_arns, profile=profile, chained=False,
+            "web-identity",
+            role,
+            session_name,
+            self._token_identity(verified),
+            tags=tags,
+            transitive=transitive,
+            source_identity=source_identity,
+            policy=req.policy,
+            policy_arns=req.policy_arns,
+            profile=profile,
+            chained=False,
         )
         assumed_arn, assumed_id = session["arn"], session["user_id"]
         if role.settings.upstream is not None:
@@ -251,7 +271,12 @@ class StsService:
                     check="upstream-config",
                 )
             result: dict[str, Any] = await self.ext.upstream.forward(
-                role=role, request=req, verified=verified, profile=profile, duration=duration, record=record,
+                role=role,
+                request=req,
+                verified=verified,
+                profile=profile,
+                duration=duration,
+                record=record,
                 session_name=session_name,
             )
             return result
@@ -289,7 +314,7 @@ class StsService:
                 f"None of the given policies ({','.join(names)}) are defined, credentials will not be generated",
                 check="policy-claim",
             )
-        session_policies = self._session_policies(req.policy, ())
+        self._session_policies(req.policy, ())  # validates the grammar; MinIO seals the text itself
         duration = self._duration(req.duration_seconds, None, "minio", token_exp=claims.get("exp"))
         session = {
             **self._token_identity(verified),
@@ -373,9 +398,7 @@ class StsService:
         duration = req.duration_seconds or 43200
         child = {**session, "kind": "session-token", "chained": False}
         creds = self._mint(child, duration, record)
-        return protocol.session_token_result(
-            profile, credentials=_as_tuple(creds)
-        )
+        return protocol.session_token_result(profile, credentials=_as_tuple(creds))
 
     async def _assume_role(
         self, request: HttpRequest, params: Mapping[str, str], profile: str, record: DecisionRecord
@@ -418,15 +441,23 @@ class StsService:
             context["sts:ExternalId"] = req.external_id
         if source_identity:
             context["sts:SourceIdentity"] = source_identity
-        principal_arns = [caller["arn"], f"arn:{self.settings.partition}:iam::{caller['account']}:root", caller["account"]]
+        principal_arns = [
+            caller["arn"],
+            f"arn:{self.settings.partition}:iam::{caller['account']}:root",
+            caller["account"],
+        ]
         if caller.get("role_arn"):
             principal_arns.append(caller["role_arn"])
         principal = {"AWS": tuple(principal_arns)}
-        trust = evaluate_trust(role.trust, RequestContext(action="sts:AssumeRole", principal=principal, context=context))
+        trust = evaluate_trust(
+            role.trust, RequestContext(action="sts:AssumeRole", principal=principal, context=context)
+        )
         record.trust = trust
         self._require_trust(trust, "sts:AssumeRole", role, caller_arn=caller["arn"])
         if req.tags:
-            tag_trust = evaluate_trust(role.trust, RequestContext(action="sts:TagSession", principal=principal, context=context))
+            tag_trust = evaluate_trust(
+                role.trust, RequestContext(action="sts:TagSession", principal=principal, context=context)
+            )
             if not tag_trust.allowed:
                 record.trust = tag_trust
                 self._require_trust(tag_trust, "sts:TagSession", role, caller_arn=caller["arn"])
@@ -442,9 +473,17 @@ class StsService:
         packed = self._packed_size(session_policies, tags, transitive, req.policy is not None or bool(req.policy_arns))
         identity = {k: caller.get(k) for k in ("sub", "iss", "jti", "client_id")}
         session = self._role_session(
-            "assume-role", role, session_name, {**identity, "parent": caller["arn"]},
-            tags=tags, transitive=transitive, source_identity=source_identity,
-            policy=req.policy, policy_arns=req.policy_arns, profile=profile, chained=chained,
+            "assume-role",
+            role,
+            session_name,
+            {**identity, "parent": caller["arn"]},
+            tags=tags,
+            transitive=transitive,
+            source_identity=source_identity,
+            policy=req.policy,
+            policy_arns=req.policy_arns,
+            profile=profile,
+            chained=chained,
         )
         assumed_arn, assumed_id = session["arn"], session["user_id"]
         creds = self._mint(session, duration, record)
@@ -655,7 +694,9 @@ class StsService:
             return None
         size = packed_policy_size(policies, tags, transitive)
         if size > 100:
-            what = "session tags" if tags and not policies else "session policies and tags" if tags else "session policies"
+            what = (
+                "session tags" if tags and not policies else "session policies and tags" if tags else "session policies"
+            )
             raise PackedPolicyTooLarge(
                 f"Packed size of {what} consumes {size}% of allotted space.", check="packed-policy-size"
             )
@@ -678,14 +719,25 @@ class StsService:
         return creds
 
     def _user_session(self, user: Mapping[str, str]) -> dict[str, Any]:
-        arn = user.get("arn") or f"arn:{self.settings.partition}:iam::{self.settings.account_id}:user/{user.get('name', 'user')}"
+        arn = (
+            user.get("arn")
+            or f"arn:{self.settings.partition}:iam::{self.settings.account_id}:user/{user.get('name', 'user')}"
+        )
         user_id = user.get("user_id") or "AIDA" + hashlib.sha256(arn.encode()).hexdigest()[:17].upper()
         policies = [p for p in (user.get("policies") or "").split(",") if p]
-        return {"kind": "user", "arn": arn, "user_id": user_id, "account": self.settings.account_id, "policies": policies}
+        return {
+            "kind": "user",
+            "arn": arn,
+            "user_id": user_id,
+            "account": self.settings.account_id,
+            "policies": policies,
+        }
 
     def provider_arn(self, verified: VerifiedToken) -> str:
         """IAM's OIDC provider ARN for the token's issuer: arn:aws:iam::ACCT:oidc-provider/<host/path>."""
-        return f"arn:{self.settings.partition}:iam::{self.settings.account_id}:oidc-provider/{verified.issuer.provider_id}"
+        return (
+            f"arn:{self.settings.partition}:iam::{self.settings.account_id}:oidc-provider/{verified.issuer.provider_id}"
+        )
 
     def session_for(self, access_key: str) -> dict[str, Any] | None:
         return self.store.get(SESSION_KIND, access_key)

@@ -31,7 +31,9 @@ class TrustedIssuerSettings(Strict):
     jwks_uri: str | None = None
     #: Allowed ``aud``/``azp`` values (IAM's ClientIDList). Empty means any.
     audiences: list[str] = Field(default_factory=list)
-    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA"])
+    algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA"]
+    )
     ca_bundle: str | None = None
     insecure_tls: bool = False
 
@@ -94,7 +96,7 @@ class RoleUpstreamSettings(Strict):
     session_policy: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def _broker_needs_settings(self) -> "RoleUpstreamSettings":
+    def _broker_needs_settings(self) -> RoleUpstreamSettings:
         if self.mode == "broker" and self.broker is None:
             raise ValueError("mode 'broker' needs a 'broker' block (issuer, audience, claims)")
         return self
@@ -165,7 +167,7 @@ class StsSettings(Strict):
         return value
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> "StsSettings":
+    def _references_resolve(self) -> StsSettings:
         upstream_names = {u.name for u in self.upstreams}
         seen: set[str] = set()
         for role in self.roles:

@@ -105,9 +105,7 @@ def render_claims(templates: Mapping[str, Any], claims: Mapping[str, Any], role:
             whole = _WHOLE_TEMPLATE.match(value)
             if whole:
                 return lookup(whole.group(1), whole.group(2))
-            return _TEMPLATE.sub(
-                lambda m: "" if (v := lookup(m.group(1), m.group(2))) is missing else str(v), value
-            )
+            return _TEMPLATE.sub(lambda m: "" if (v := lookup(m.group(1), m.group(2))) is missing else str(v), value)
         if isinstance(value, list):
             return [v for v in (fill(item) for item in value) if v is not missing]
         if isinstance(value, Mapping):
@@ -372,48 +370,89 @@ class UpstreamForwarder:
         url = upstream.endpoint.rstrip("/") + "/"
         headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "Accept": "application/xml"}
         body = urlencode(form, quote_via=quote).encode()
-        record.note(upstream=upstream.name, upstream_kind=upstream.kind, upstream_mode=config.mode,
-                    upstream_role_arn=role_arn)
+        record.note(
+            upstream=upstream.name, upstream_kind=upstream.kind, upstream_mode=config.mode, upstream_role_arn=role_arn
+        )
         started = time.perf_counter()
-        event = {"upstream": upstream.name, "kind": upstream.kind, "mode": config.mode, "role": role.name,
-                 "upstream_role_arn": role_arn, "request_id": record.request_id}
+        event = {
+            "upstream": upstream.name,
+            "kind": upstream.kind,
+            "mode": config.mode,
+            "role": role.name,
+            "upstream_role_arn": role_arn,
+            "request_id": record.request_id,
+        }
         try:
             status, answer, attempts, upstream_request_id = await self._post(upstream, url, data=body, headers=headers)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             latency = round((time.perf_counter() - started) * 1000, 3)
             reason = "timed out" if isinstance(exc, TimeoutError) else f"unreachable ({type(exc).__name__}: {exc})"
             record.note(upstream_latency_ms=latency, upstream_error=reason[:RAW_LIMIT])
-            self.audit.record("upstream.forward", **event, status=None, latency_ms=latency, outcome="error",
-                              code="IDPCommunicationError", error=reason[:RAW_LIMIT])
+            self.audit.record(
+                "upstream.forward",
+                **event,
+                status=None,
+                latency_ms=latency,
+                outcome="error",
+                code="IDPCommunicationError",
+                error=reason[:RAW_LIMIT],
+            )
             raise IDPCommunicationError(
                 f"Couldn't get a response from the upstream STS {upstream.name}: {reason}"[:512],
                 check="upstream-unreachable",
                 detail={"upstream": upstream.name, "endpoint": upstream.endpoint},
             ) from None
         latency = round((time.perf_counter() - started) * 1000, 3)
-        record.note(upstream_status=status, upstream_latency_ms=latency, upstream_request_id=upstream_request_id,
-                    upstream_attempts=attempts if attempts > 1 else None)
+        record.note(
+            upstream_status=status,
+            upstream_latency_ms=latency,
+            upstream_request_id=upstream_request_id,
+            upstream_attempts=attempts if attempts > 1 else None,
+        )
         if status != 200:
             code, message = parse_error(status, answer)
             record.note(upstream_code=code)
-            self.audit.record("upstream.forward", **event, status=status, latency_ms=latency, outcome="deny",
-                              code=code, message=message[:RAW_LIMIT], upstream_request_id=upstream_request_id)
+            self.audit.record(
+                "upstream.forward",
+                **event,
+                status=status,
+                latency_ms=latency,
+                outcome="deny",
+                code=code,
+                message=message[:RAW_LIMIT],
+                upstream_request_id=upstream_request_id,
+            )
             raise UpstreamError(message, upstream_code=code, upstream_status=status)
         parsed = parse_success(answer)
         if parsed is None:
             raw = _raw(answer)
-            self.audit.record("upstream.forward", **event, status=status, latency_ms=latency, outcome="error",
-                              code="InternalFailure", error=f"unparsable success body: {raw}")
+            self.audit.record(
+                "upstream.forward",
+                **event,
+                status=status,
+                latency_ms=latency,
+                outcome="error",
+                code="InternalFailure",
+                error=f"unparsable success body: {raw}",
+            )
             raise InternalFailure(
                 f"The upstream STS {upstream.name} answered 200 without usable credentials",
                 check="upstream-response",
                 detail={"upstream": upstream.name, "body": raw},
             )
-        self.audit.record("upstream.forward", **event, status=status, latency_ms=latency, outcome="allow",
-                          code=None, access_key=parsed["AccessKeyId"],
-                          upstream_request_id=upstream_request_id or parsed["RequestId"])
-        record.note(upstream_access_key=parsed["AccessKeyId"],
-                    upstream_request_id=upstream_request_id or parsed["RequestId"])
+        self.audit.record(
+            "upstream.forward",
+            **event,
+            status=status,
+            latency_ms=latency,
+            outcome="allow",
+            code=None,
+            access_key=parsed["AccessKeyId"],
+            upstream_request_id=upstream_request_id or parsed["RequestId"],
+        )
+        record.note(
+            upstream_access_key=parsed["AccessKeyId"], upstream_request_id=upstream_request_id or parsed["RequestId"]
+        )
         expiration = parsed["Expiration"] or protocol.format_expiration(self.clock.now() + duration)
         packed = parsed["PackedPolicySize"]
         return protocol.web_identity_result(
@@ -503,9 +542,13 @@ class UpstreamForwarder:
                 future.add_done_callback(self._pending.discard)
             else:
                 coro.close()
-                self.audit.record("upstream.revoke", upstream=upstream.name, outcome="skipped",
-                                  revocation_id=revocation.get("id"),
-                                  error="no event loop (no request has been forwarded yet)")
+                self.audit.record(
+                    "upstream.revoke",
+                    upstream=upstream.name,
+                    outcome="skipped",
+                    revocation_id=revocation.get("id"),
+                    error="no event loop (no request has been forwarded yet)",
+                )
 
     async def revoke_minio(self, upstream: UpstreamSettings, revocation: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /minio/admin/v3/revoke-tokens/{provider}?user=X&fullRevoke=true``, SigV4 (service s3).
@@ -517,8 +560,13 @@ class UpstreamForwarder:
         url = minio_revoke_url(upstream, str(revocation.get("value", "")))
         headers = sign_admin_request(upstream, "POST", url, b"")
         started = time.perf_counter()
-        event = {"upstream": upstream.name, "kind": upstream.kind, "revocation_id": revocation.get("id"),
-                 "by": revocation.get("by"), "provider": upstream.revoke_user_provider}
+        event = {
+            "upstream": upstream.name,
+            "kind": upstream.kind,
+            "revocation_id": revocation.get("id"),
+            "by": revocation.get("by"),
+            "provider": upstream.revoke_user_provider,
+        }
         try:
             status, answer, _, _ = await self._post(upstream, url, data=b"", headers=headers)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -531,8 +579,13 @@ class UpstreamForwarder:
             outcome = {"outcome": "revoked", "status": status, "latency_ms": latency}
         else:
             code, message = parse_error(status, answer)
-            outcome = {"outcome": "refused", "status": status, "latency_ms": latency, "code": code,
-                       "message": message[:RAW_LIMIT]}
+            outcome = {
+                "outcome": "refused",
+                "status": status,
+                "latency_ms": latency,
+                "code": code,
+                "message": message[:RAW_LIMIT],
+            }
         self.audit.record("upstream.revoke", **event, **outcome)
         return outcome
 

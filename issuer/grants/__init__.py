@@ -40,6 +40,12 @@ def default_handlers() -> dict[str, GrantHandler]:
     from issuer.grants.refresh_token import RefreshTokenGrant
     from issuer.grants.token_exchange import TokenExchangeGrant
 
-    handlers: list[GrantHandler] = [AuthorizationCodeGrant(), ClientCredentialsGrant(), PasswordGrant(),
-                                    RefreshTokenGrant(), TokenExchangeGrant(), DeviceCodeGrant()]
+    handlers: list[GrantHandler] = [
+        AuthorizationCodeGrant(),
+        ClientCredentialsGrant(),
+        PasswordGrant(),
+        RefreshTokenGrant(),
+        TokenExchangeGrant(),
+        DeviceCodeGrant(),
+    ]
     return {h.grant_type: h for h in handlers}

@@ -34,8 +34,9 @@ class AuthorizationCodeGrant:
                     tokens.revoke_family(used["family"], reason="authorization code replay")
                 for jti in used.get("jtis", []):
                     tokens.revoke_jti(jti, used.get("exp"), reason="authorization code replay")
-                raise invalid_grant("authorization code already used; tokens issued from it are revoked",
-                                    check="code_reuse")
+                raise invalid_grant(
+                    "authorization code already used; tokens issued from it are revoked", check="code_reuse"
+                )
             raise invalid_grant("invalid or expired authorization code", check="code")
         now = svc.clock.now()
         if record["exp"] <= now:
@@ -53,12 +54,21 @@ class AuthorizationCodeGrant:
         elif verifier is not None:
             raise invalid_grant("code_verifier given but no code_challenge was sent", check="pkce")
         scope = list(record["scope"])
-        issue = Issue(client=client, grant_type=self.grant_type, scope=scope,
-                      subject=Subject.from_dict(record["subject"]),
-                      form={**record.get("params", {}), **form.as_dict()}, nonce=record.get("nonce"),
-                      refresh=tokens.wants_refresh(client, self.grant_type, scope))
+        issue = Issue(
+            client=client,
+            grant_type=self.grant_type,
+            scope=scope,
+            subject=Subject.from_dict(record["subject"]),
+            form={**record.get("params", {}), **form.as_dict()},
+            nonce=record.get("nonce"),
+            refresh=tokens.wants_refresh(client, self.grant_type, scope),
+        )
         response, meta = tokens.issue(issue)
         ttl = max(svc.settings.refresh_token_ttl, svc.settings.access_token_ttl)
-        svc.store.put(tokens.kind("code_used"), key, {"family": meta["family"], "jtis": [meta["jti"]],
-                                                     "exp": meta["exp"]}, expires_at=now + ttl)
+        svc.store.put(
+            tokens.kind("code_used"),
+            key,
+            {"family": meta["family"], "jtis": [meta["jti"]], "exp": meta["exp"]},
+            expires_at=now + ttl,
+        )
         return response

@@ -20,12 +20,19 @@ class ClientCredentialsGrant:
     async def handle(self, ctx: TokenContext) -> dict[str, Any]:
         client = ctx.client
         if client.is_public:  # RFC 6749 §4.4: confidential clients only
-            raise OAuthError("unauthorized_client", "public clients cannot use client_credentials",
-                             check="grant_allowed")
+            raise OAuthError(
+                "unauthorized_client", "public clients cannot use client_credentials", check="grant_allowed"
+            )
         scope = parse_scope(client, ctx.form.one("scope"))
         audience = ctx.form.many("audience") + ctx.form.many("resource") or None
-        issue = Issue(client=client, grant_type=self.grant_type, scope=scope,
-                      subject=Subject(sub=client.client_id), form=ctx.form.as_dict(),
-                      user_grant=False, audience=audience)
+        issue = Issue(
+            client=client,
+            grant_type=self.grant_type,
+            scope=scope,
+            subject=Subject(sub=client.client_id),
+            form=ctx.form.as_dict(),
+            user_grant=False,
+            audience=audience,
+        )
         response, _ = ctx.service.tokens.issue(issue)
         return response

@@ -42,17 +42,20 @@ class DeviceCodeGrant:
             if last is not None and now - last < record["interval"]:
                 record["interval"] += SLOW_DOWN_STEP
                 svc.store.put(kind, key, record, expires_at=record["store_until"])
-                raise OAuthError("slow_down", f"poll at most every {record['interval']} seconds",
-                                 check="device_poll")
+                raise OAuthError("slow_down", f"poll at most every {record['interval']} seconds", check="device_poll")
             svc.store.put(kind, key, record, expires_at=record["store_until"])
             raise OAuthError("authorization_pending", "the user has not yet approved", check="device_poll")
         record = svc.store.take(kind, key)
         if record is None or record.get("status") != "approved":
             raise invalid_grant("device_code already used", check="device_code")
         scope = list(record["scope"])
-        issue = Issue(client=client, grant_type=self.grant_type, scope=scope,
-                      subject=Subject.from_dict(record["subject"]), form={**record.get("params", {}),
-                                                                          **ctx.form.as_dict()},
-                      refresh=tokens.wants_refresh(client, self.grant_type, scope))
+        issue = Issue(
+            client=client,
+            grant_type=self.grant_type,
+            scope=scope,
+            subject=Subject.from_dict(record["subject"]),
+            form={**record.get("params", {}), **ctx.form.as_dict()},
+            refresh=tokens.wants_refresh(client, self.grant_type, scope),
+        )
         response, _ = tokens.issue(issue)
         return response

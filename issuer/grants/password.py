@@ -24,9 +24,16 @@ class PasswordGrant:
         expected = user.password if user else "\x00invalid"
         if not hmac.compare_digest(password.encode(), expected.encode()) or user is None:
             raise invalid_grant("invalid username or password", check="password")
-        subject = Subject(sub=user.sub, username=user.username, claims=dict(user.claims),
-                          auth_time=int(svc.clock.now()))
-        issue = Issue(client=client, grant_type=self.grant_type, scope=scope, subject=subject,
-                      form=ctx.form.as_dict(), refresh=svc.tokens.wants_refresh(client, self.grant_type, scope))
+        subject = Subject(
+            sub=user.sub, username=user.username, claims=dict(user.claims), auth_time=int(svc.clock.now())
+        )
+        issue = Issue(
+            client=client,
+            grant_type=self.grant_type,
+            scope=scope,
+            subject=subject,
+            form=ctx.form.as_dict(),
+            refresh=svc.tokens.wants_refresh(client, self.grant_type, scope),
+        )
         response, _ = svc.tokens.issue(issue)
         return response

@@ -44,8 +44,15 @@ class RefreshTokenGrant:
             if any(s not in scope for s in asked):
                 raise invalid_scope("refresh may not widen the original scope")
             scope = asked
-        issue = Issue(client=client, grant_type=self.grant_type, scope=scope,
-                      subject=Subject.from_dict(record["subject"]), form={**record["form"], **form.as_dict()},
-                      audience=record.get("audience"), family=family, refresh=True)
+        issue = Issue(
+            client=client,
+            grant_type=self.grant_type,
+            scope=scope,
+            subject=Subject.from_dict(record["subject"]),
+            form={**record["form"], **form.as_dict()},
+            audience=record.get("audience"),
+            family=family,
+            refresh=True,
+        )
         response, _ = tokens.issue(issue)
         return response

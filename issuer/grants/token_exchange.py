@@ -46,18 +46,31 @@ class TokenExchangeGrant:
         audience = form.many("audience") + form.many("resource")
         for resource in form.many("resource"):
             if "://" not in resource or "#" in resource:
-                raise OAuthError("invalid_target", "resource must be an absolute URI without fragment",
-                                 check="resource")
+                raise OAuthError(
+                    "invalid_target", "resource must be an absolute URI without fragment", check="resource"
+                )
         original_scope = [s for s in str(claims.get("scope", "")).split(" ") if s]
         scope = parse_scope(client, form.one("scope"), default=[s for s in original_scope if s in client.scopes])
         carried = {k: v for k, v in claims.items() if k not in PROTOCOL_CLAIMS}
-        subject = Subject(sub=str(claims["sub"]), username=carried.get("preferred_username"), claims=carried,
-                          auth_time=claims.get("auth_time") if isinstance(claims.get("auth_time"), int) else None)
-        issue = Issue(client=client, grant_type=self.grant_type, scope=scope, subject=subject,
-                      form=form.as_dict(), audience=audience or None, extra=extra,
-                      issued_token_type=requested_type,
-                      refresh=requested_type == TOKEN_TYPE_ACCESS and "offline_access" in scope
-                      and svc.tokens.wants_refresh(client, self.grant_type, scope))
+        subject = Subject(
+            sub=str(claims["sub"]),
+            username=carried.get("preferred_username"),
+            claims=carried,
+            auth_time=claims.get("auth_time") if isinstance(claims.get("auth_time"), int) else None,
+        )
+        issue = Issue(
+            client=client,
+            grant_type=self.grant_type,
+            scope=scope,
+            subject=subject,
+            form=form.as_dict(),
+            audience=audience or None,
+            extra=extra,
+            issued_token_type=requested_type,
+            refresh=requested_type == TOKEN_TYPE_ACCESS
+            and "offline_access" in scope
+            and svc.tokens.wants_refresh(client, self.grant_type, scope),
+        )
         response, _ = svc.tokens.issue(issue)
         return response
 

@@ -49,10 +49,12 @@ class IssuerMemoryStore:
 
     def put(self, kind: str, key: str, value: dict[str, Any], expires_at: float | None = None) -> None:
         import copy
+
         self.data[(kind, key)] = (copy.deepcopy(value), expires_at)
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         import copy
+
         return copy.deepcopy(self._live(kind, key))
 
     def take(self, kind: str, key: str) -> dict[str, Any] | None:
@@ -87,13 +89,17 @@ class IssuerRevocations:
         for rec in self.records:
             if rec["by"] in ("jti", "sub", "client_id") and facts.get(rec["by"]) == rec["value"]:
                 return rec
-            if rec["by"] == "iss" and facts.get("iss") == rec["value"] and \
-                    (rec["issued_before"] is None or (facts.get("iat") or 0) < rec["issued_before"]):
+            if (
+                rec["by"] == "iss"
+                and facts.get("iss") == rec["value"]
+                and (rec["issued_before"] is None or (facts.get("iat") or 0) < rec["issued_before"])
+            ):
                 return rec
         return None
 
-    def revoke(self, by: str, value: str, *, reason: str = "", source: str = "",
-               issued_before: float | None = None) -> dict[str, Any]:
+    def revoke(
+        self, by: str, value: str, *, reason: str = "", source: str = "", issued_before: float | None = None
+    ) -> dict[str, Any]:
         rec = {"by": by, "value": value, "reason": reason, "source": source, "issued_before": issued_before}
         self.records.append(rec)
         return rec
@@ -130,18 +136,34 @@ def issuer_default_settings(**overrides: Any) -> IssuerSettings:
         "algorithms": ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"],
         "device_poll_interval": 0,
         "clients": [
-            {"client_id": "web", "client_secret": "web-secret", "redirect_uris": ["http://127.0.0.1:9999/cb"],
-             "post_logout_redirect_uris": ["http://127.0.0.1:9999/bye"], "audience": "sts",
-             "claims": {"policy": "readwrite"}, "scopes": ["openid", "profile", "email", "offline_access", "s3"]},
+            {
+                "client_id": "web",
+                "client_secret": "web-secret",
+                "redirect_uris": ["http://127.0.0.1:9999/cb"],
+                "post_logout_redirect_uris": ["http://127.0.0.1:9999/bye"],
+                "audience": "sts",
+                "claims": {"policy": "readwrite"},
+                "scopes": ["openid", "profile", "email", "offline_access", "s3"],
+            },
             {"client_id": "spa", "redirect_uris": ["*"]},
             {"client_id": "svc", "client_secret": "svc s3cr:t/+", "grant_types": ["client_credentials"]},
-            {"client_id": "tmpl", "client_secret": "tmpl-secret", "grant_types": ["client_credentials", "password"],
-             "claim_templates": {"tenant": "{form.tenant}", "who": "user:{user.username}",
-                                 "cid": "{client.client_id}"}},
+            {
+                "client_id": "tmpl",
+                "client_secret": "tmpl-secret",
+                "grant_types": ["client_credentials", "password"],
+                "claim_templates": {
+                    "tenant": "{form.tenant}",
+                    "who": "user:{user.username}",
+                    "cid": "{client.client_id}",
+                },
+            },
         ],
         "users": [
-            {"username": "alice", "password": "alice-pw", "claims": {"email": "alice@example.org",
-                                                                      "groups": ["admins"], "name": "Alice"}},
+            {
+                "username": "alice",
+                "password": "alice-pw",
+                "claims": {"email": "alice@example.org", "groups": ["admins"], "name": "Alice"},
+            },
             {"username": "bob", "password": "bob-pw", "subject": "user-bob"},
         ],
     }
@@ -156,8 +178,13 @@ IssuerFactory = Callable[..., Awaitable[IssuerEnv]]
 def issuer_factory(aiohttp_client: Any, tmp_path: Path) -> IssuerFactory:
     """Build app + issuers ("default" at /, "b" at /issuers/b) on a real free port."""
 
-    async def make(settings: IssuerSettings | None = None, *, second: bool = True,
-                   external_token_verifier: Any = None, data_dir: Path | None = None) -> IssuerEnv:
+    async def make(
+        settings: IssuerSettings | None = None,
+        *,
+        second: bool = True,
+        external_token_verifier: Any = None,
+        data_dir: Path | None = None,
+    ) -> IssuerEnv:
         port = issuer_free_port()
         base_url = f"http://127.0.0.1:{port}"
         clock = IssuerFakeClock()
@@ -168,20 +195,51 @@ def issuer_factory(aiohttp_client: Any, tmp_path: Path) -> IssuerFactory:
         app = web.Application()
         services: dict[str, IssuerService] = {}
         main = settings or issuer_default_settings()
-        services[main.name] = IssuerService(main, issuer_url=base_url, data_dir=data_dir, clock=clock, store=store,
-                                            audit=audit, revocations=revocations,
-                                            external_token_verifier=external_token_verifier)
+        services[main.name] = IssuerService(
+            main,
+            issuer_url=base_url,
+            data_dir=data_dir,
+            clock=clock,
+            store=store,
+            audit=audit,
+            revocations=revocations,
+            external_token_verifier=external_token_verifier,
+        )
         add_issuer_routes(app, services[main.name], "")
         if second:
-            b = IssuerSettings.model_validate({"name": "b", "signing_alg": "ES256", "clients": [
-                {"client_id": "bc", "client_secret": "bc-secret", "grant_types": ["client_credentials"]}]})
-            services["b"] = IssuerService(b, issuer_url=f"{base_url}/issuers/b", data_dir=data_dir, clock=clock,
-                                          store=store, audit=audit, revocations=revocations)
+            b = IssuerSettings.model_validate(
+                {
+                    "name": "b",
+                    "signing_alg": "ES256",
+                    "clients": [
+                        {"client_id": "bc", "client_secret": "bc-secret", "grant_types": ["client_credentials"]}
+                    ],
+                }
+            )
+            services["b"] = IssuerService(
+                b,
+                issuer_url=f"{base_url}/issuers/b",
+                data_dir=data_dir,
+                clock=clock,
+                store=store,
+                audit=audit,
+                revocations=revocations,
+            )
             add_issuer_routes(app, services["b"], "/issuers/b")
         from aiohttp.test_utils import TestServer
+
         client = await aiohttp_client(TestServer(app, host="127.0.0.1", port=port))
-        return IssuerEnv(base_url=base_url, port=port, clock=clock, store=store, audit=audit,
-                         revocations=revocations, services=services, data_dir=data_dir, client=client)
+        return IssuerEnv(
+            base_url=base_url,
+            port=port,
+            clock=clock,
+            store=store,
+            audit=audit,
+            revocations=revocations,
+            services=services,
+            data_dir=data_dir,
+            client=client,
+        )
 
     return make
 
@@ -205,8 +263,9 @@ def _verify_both(jwks_url: str, token: str, *, audience: Any = None, issuer: str
     assert header.get("kid"), "every token carries a kid"
     signing_key = pyjwt.PyJWKClient(jwks_url, cache_keys=False).get_signing_key_from_jwt(token)
     options = {"verify_aud": audience is not None}
-    claims = pyjwt.decode(token, signing_key.key, algorithms=[header["alg"]], audience=audience, issuer=issuer,
-                          options=options, leeway=60)
+    claims = pyjwt.decode(
+        token, signing_key.key, algorithms=[header["alg"]], audience=audience, issuer=issuer, options=options, leeway=60
+    )
     with urllib.request.urlopen(jwks_url) as resp:  # noqa: S310 - local test server
         keyset = KeySet.import_key_set(json.load(resp))
     with warnings.catch_warnings():
@@ -279,26 +338,50 @@ def _claims(token: str) -> dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
-async def _authorize_code(env: IssuerEnv, *, scope: str = "openid offline_access s3", login_hint: str = "alice",
-                          client_id: str = "web", redirect_uri: str = ISSUER_REDIRECT, method: str = "S256",
-                          nonce: str = "n-1") -> tuple[str, str]:
+async def _authorize_code(
+    env: IssuerEnv,
+    *,
+    scope: str = "openid offline_access s3",
+    login_hint: str = "alice",
+    client_id: str = "web",
+    redirect_uri: str = ISSUER_REDIRECT,
+    method: str = "S256",
+    nonce: str = "n-1",
+) -> tuple[str, str]:
     """Headless /authorize (login_hint) -> (code, verifier)."""
     import secrets
     from urllib.parse import parse_qs, urlsplit
 
     verifier = secrets.token_urlsafe(48)
     challenge = _s256(verifier) if method == "S256" else verifier
-    resp = await env.client.get("/authorize", params={
-        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": scope,
-        "state": "st-1", "nonce": nonce, "code_challenge": challenge, "code_challenge_method": method,
-        "login_hint": login_hint}, allow_redirects=False)
+    resp = await env.client.get(
+        "/authorize",
+        params={
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            "state": "st-1",
+            "nonce": nonce,
+            "code_challenge": challenge,
+            "code_challenge_method": method,
+            "login_hint": login_hint,
+        },
+        allow_redirects=False,
+    )
     assert resp.status == 302, await resp.text()
     q = parse_qs(urlsplit(resp.headers["Location"]).query)
     return q["code"][0], verifier
 
 
-async def _redeem(env: IssuerEnv, code: str, verifier: str, *, client: tuple[str, str | None] = ("web", "web-secret"),
-                  redirect_uri: str = ISSUER_REDIRECT) -> Any:
+async def _redeem(
+    env: IssuerEnv,
+    code: str,
+    verifier: str,
+    *,
+    client: tuple[str, str | None] = ("web", "web-secret"),
+    redirect_uri: str = ISSUER_REDIRECT,
+) -> Any:
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier}
     headers = {}
     if client[1] is None:
@@ -313,6 +396,15 @@ def issuer_h() -> Any:
     """Namespace of helpers for the issuer app tests."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(settings=issuer_default_settings, basic=_basic, s256=_s256, form_fields=_form_fields,
-                           header=_header, claims=_claims, authorize_code=_authorize_code, redeem=_redeem,
-                           redirect=ISSUER_REDIRECT, web=_basic("web", "web-secret"))
+    return SimpleNamespace(
+        settings=issuer_default_settings,
+        basic=_basic,
+        s256=_s256,
+        form_fields=_form_fields,
+        header=_header,
+        claims=_claims,
+        authorize_code=_authorize_code,
+        redeem=_redeem,
+        redirect=ISSUER_REDIRECT,
+        web=_basic("web", "web-secret"),
+    )

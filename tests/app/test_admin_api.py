@@ -12,7 +12,9 @@ import pytest
 def _call(server, method, path, body=None, token=None):
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     request = urllib.request.Request(
-        server.url + path, data=data, method=method,
+        server.url + path,
+        data=data,
+        method=method,
         headers={"Authorization": f"Bearer {token or server.admin_token}", "Content-Type": "application/json"},
     )
     try:
@@ -39,8 +41,9 @@ def test_admin_token_file_is_private(stsmock_server):
 def test_mint_token_with_arbitrary_claims_verifies(stsmock_server):
     import jwt
 
-    status, body = _call(stsmock_server, "POST", "/admin/tokens",
-                         {"sub": "alice", "aud": "X", "claims": {"groups": ["a"]}, "ttl": 60})
+    status, body = _call(
+        stsmock_server, "POST", "/admin/tokens", {"sub": "alice", "aud": "X", "claims": {"groups": ["a"]}, "ttl": 60}
+    )
     assert status == 200
     client = jwt.PyJWKClient(stsmock_server.url + "/jwks")
     key = client.get_signing_key_from_jwt(body["token"])
@@ -58,7 +61,11 @@ def test_mint_token_with_arbitrary_claims_verifies(stsmock_server):
         ("POST", "/admin/revocations", {"by": "everything", "value": "x"}),
         ("POST", "/admin/clock", {"action": "advance"}),
         ("PUT", "/admin/roles/bad", {"trust_policy": {"Statement": "nope"}}),
-        ("PUT", "/admin/roles/bad", {"trust_policy": {"Version": "2012-10-17", "Statement": []}, "max_session_duration": 5}),
+        (
+            "PUT",
+            "/admin/roles/bad",
+            {"trust_policy": {"Version": "2012-10-17", "Statement": []}, "max_session_duration": 5},
+        ),
         ("DELETE", "/admin/revocations/abc", None),
     ],
 )
@@ -70,7 +77,9 @@ def test_bad_admin_bodies_get_400_or_404(stsmock_server, method, path, body):
 
 def test_roles_at_runtime(stsmock, stsmock_server):
     trust = stsmock.web_identity_trust(sub="carol")
-    status, role = _call(stsmock_server, "PUT", "/admin/roles/carol-role", {"trust_policy": trust, "max_session_duration": 7200})
+    status, role = _call(
+        stsmock_server, "PUT", "/admin/roles/carol-role", {"trust_policy": trust, "max_session_duration": 7200}
+    )
     assert status == 200 and role["arn"] == "arn:aws:iam::000000000000:role/carol-role"
     creds = stsmock.assume(role["arn"], stsmock.token("carol"))
     assert stsmock.whoami(creds)["Arn"].endswith("assumed-role/carol-role/test-session")

@@ -28,8 +28,9 @@ def _denied(stsmock, arn, token, **kw):
 
 
 def _admin(server, method, path, body=None):
-    return requests.request(method, server.url + path, json=body, timeout=10,
-                            headers={"Authorization": f"Bearer {server.admin_token}"})
+    return requests.request(
+        method, server.url + path, json=body, timeout=10, headers={"Authorization": f"Bearer {server.admin_token}"}
+    )
 
 
 def test_disarmed_armed_expired(stsmock, stsmock_server):
@@ -41,8 +42,12 @@ def test_disarmed_armed_expired(stsmock, stsmock_server):
     assert denied["check"] == "break-glass-disarmed"
 
     stsmock.freeze()
-    resp = _admin(stsmock_server, "POST", "/admin/breakglass/ops-breakglass/arm",
-                  {"reason": "INC-42 database down", "ttl_seconds": 600})
+    resp = _admin(
+        stsmock_server,
+        "POST",
+        "/admin/breakglass/ops-breakglass/arm",
+        {"reason": "INC-42 database down", "ttl_seconds": 600},
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["armed"] is True
     armed = stsmock.audit(event="breakglass.armed")[-1]
@@ -115,17 +120,32 @@ def test_duration_capped(stsmock):
     assert result["Credentials"]["Expiration"]
 
 
-@pytest.mark.stsmock_config({
-    "sts": {"roles": [{
-        "name": "bg",
-        "trust_policy": {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::000000000000:oidc-provider/{provider:default}"},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {"{provider:default}:aud": "sts.amazonaws.com"}}}]},
-        "default_session_duration": 900,
-        "break_glass": {"max_session_seconds": 900},
-    }]},
-})
+@pytest.mark.stsmock_config(
+    {
+        "sts": {
+            "roles": [
+                {
+                    "name": "bg",
+                    "trust_policy": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {
+                                    "Federated": "arn:aws:iam::000000000000:oidc-provider/{provider:default}"
+                                },
+                                "Action": "sts:AssumeRoleWithWebIdentity",
+                                "Condition": {"StringEquals": {"{provider:default}:aud": "sts.amazonaws.com"}},
+                            }
+                        ],
+                    },
+                    "default_session_duration": 900,
+                    "break_glass": {"max_session_seconds": 900},
+                }
+            ]
+        },
+    }
+)
 def test_config_role_arm_disarm_via_api(stsmock, stsmock_server):
     arn = "arn:aws:iam::000000000000:role/bg"
     assert _admin(stsmock_server, "POST", "/admin/breakglass/bg/arm", {"reason": "x"}).json()["armed"] is True
@@ -137,8 +157,14 @@ def test_config_role_arm_disarm_via_api(stsmock, stsmock_server):
 
 def test_admin_errors(stsmock, stsmock_server):
     _role(stsmock)
-    for body in ({}, {"reason": ""}, {"reason": "   "}, {"reason": "x", "ttl_seconds": 30},
-                 {"reason": "x", "ttl_seconds": 86_401}, {"reason": "x", "extra": 1}):
+    for body in (
+        {},
+        {"reason": ""},
+        {"reason": "   "},
+        {"reason": "x", "ttl_seconds": 30},
+        {"reason": "x", "ttl_seconds": 86_401},
+        {"reason": "x", "extra": 1},
+    ):
         resp = _admin(stsmock_server, "POST", "/admin/breakglass/ops-breakglass/arm", body)
         assert resp.status_code == 400, (body, resp.text)
     assert _admin(stsmock_server, "POST", "/admin/breakglass/nope/arm", {"reason": "x"}).status_code == 404

@@ -21,11 +21,14 @@ class Serve:
     def __init__(self, data_dir: Path, *extra: str, port: int = 0) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.line = self.proc.stdout.readline()
-        match = re.search(r"stsmock ready at (http://[\d.:]+) \((?:listening on (http://[\d.:]+), )?admin token: (.+)\)",
-                          self.line)
+        match = re.search(
+            r"stsmock ready at (http://[\d.:]+) \((?:listening on (http://[\d.:]+), )?admin token: (.+)\)", self.line
+        )
         assert match, (self.line, self.proc.poll())
         self.url = match.group(2) or match.group(1)
         self.data_dir = data_dir
@@ -58,8 +61,9 @@ def test_serve_ready_line_healthz_and_clean_stop(tmp_path, sig):
 def test_token_keys_restart_and_rotation(tmp_path):
     public = "http://127.0.0.1:8400"  # the issuer URL stays put across restarts even if the port moves
     server = Serve(tmp_path, "--public-url", public)
-    old = server.cli("token", "--sub", "alice", "--aud", "X", "--claim", 'groups=["a"]', "--ttl", "600",
-                     "--url", server.url).strip()
+    old = server.cli(
+        "token", "--sub", "alice", "--aud", "X", "--claim", 'groups=["a"]', "--ttl", "600", "--url", server.url
+    ).strip()
     assert _verify(server.url, old, public)["groups"] == ["a"]
     server.stop()
 

@@ -46,11 +46,16 @@ def _outcome(stsmock):
 
 
 def test_next_two_calls_fail_then_success(stsmock, stsmock_server):
-    resp = _admin(stsmock_server, "POST", "/admin/faults", {
-        "match": {"endpoint": "sts", "action": "AssumeRoleWithWebIdentity"},
-        "effect": {"error": "IDPCommunicationError"},
-        "count": 2,
-    })
+    resp = _admin(
+        stsmock_server,
+        "POST",
+        "/admin/faults",
+        {
+            "match": {"endpoint": "sts", "action": "AssumeRoleWithWebIdentity"},
+            "effect": {"error": "IDPCommunicationError"},
+            "count": 2,
+        },
+    )
     assert resp.status_code == 201, resp.text
     rule = resp.json()
     assert rule["id"] and rule["remaining"] == 2
@@ -79,8 +84,10 @@ def test_match_on_other_action_or_role_does_not_fire(stsmock):
     assert _outcome(stsmock) == "Throttling"
 
 
-@pytest.mark.parametrize("code,status", [("InvalidIdentityToken", 400), ("ServiceUnavailable", 503),
-                                         ("InternalFailure", 500), ("Throttling", 400)])
+@pytest.mark.parametrize(
+    "code,status",
+    [("InvalidIdentityToken", 400), ("ServiceUnavailable", 503), ("InternalFailure", 500), ("Throttling", 400)],
+)
 def test_error_classes_map_to_their_wire_codes(stsmock, code, status):
     stsmock.fault("sts", error=code, count=1)
     with pytest.raises(ClientError) as excinfo:
@@ -134,10 +141,16 @@ def test_clear_and_delete(stsmock, stsmock_server):
 
 def test_token_endpoint_fault_is_rfc6749_json(stsmock_server):
     _admin(stsmock_server, "POST", "/admin/faults", {"match": {"endpoint": "token"}, "effect": {}, "count": 1})
-    resp = _admin(stsmock_server, "POST", "/admin/faults", {
-        "match": {"endpoint": "token", "action": "client_credentials", "client_id": "stsmock-dev"},
-        "effect": {"error": "temporarily_unavailable"}, "count": 1,
-    })
+    resp = _admin(
+        stsmock_server,
+        "POST",
+        "/admin/faults",
+        {
+            "match": {"endpoint": "token", "action": "client_credentials", "client_id": "stsmock-dev"},
+            "effect": {"error": "temporarily_unavailable"},
+            "count": 1,
+        },
+    )
     assert resp.status_code == 201
     form = {"grant_type": "client_credentials"}
     auth = ("stsmock-dev", "stsmock-dev-secret")
@@ -179,15 +192,24 @@ def test_drop_connection_sts_and_token(stsmock, stsmock_server):
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.post(
             stsmock_server.url + "/",
-            data={"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", "RoleArn": ROLE,
-                  "RoleSessionName": "ss", "WebIdentityToken": stsmock.token()},
+            data={
+                "Action": "AssumeRoleWithWebIdentity",
+                "Version": "2011-06-15",
+                "RoleArn": ROLE,
+                "RoleSessionName": "ss",
+                "WebIdentityToken": stsmock.token(),
+            },
             timeout=10,
         )
     assert _outcome(stsmock) == "ok"  # the server survives
     stsmock.fault("token", drop_connection=True, count=1)
     with pytest.raises(requests.exceptions.ConnectionError):
-        requests.post(stsmock_server.url + "/token", data={"grant_type": "client_credentials"},
-                      auth=("stsmock-dev", "stsmock-dev-secret"), timeout=10)
+        requests.post(
+            stsmock_server.url + "/token",
+            data={"grant_type": "client_credentials"},
+            auth=("stsmock-dev", "stsmock-dev-secret"),
+            timeout=10,
+        )
     assert [r["endpoint"] for r in stsmock.audit(event="fault.injected")] == ["sts", "token"]
 
 
@@ -212,8 +234,12 @@ def test_bad_bodies_are_400_and_auth_required(stsmock_server):
         resp = _admin(stsmock_server, "POST", "/admin/faults", body)
         assert resp.status_code == 400, (body, resp.text)
         assert resp.json()["error"] == "invalid_request"
-    resp = requests.post(stsmock_server.url + "/admin/faults", data=b"{not json", timeout=10,
-                         headers={"Authorization": f"Bearer {stsmock_server.admin_token}"})
+    resp = requests.post(
+        stsmock_server.url + "/admin/faults",
+        data=b"{not json",
+        timeout=10,
+        headers={"Authorization": f"Bearer {stsmock_server.admin_token}"},
+    )
     assert resp.status_code == 400
     assert _admin(stsmock_server, "GET", "/admin/faults", token="wrong").status_code == 401
     assert requests.delete(stsmock_server.url + "/admin/faults", timeout=10).status_code == 401
@@ -222,8 +248,22 @@ def test_bad_bodies_are_400_and_auth_required(stsmock_server):
 def test_cli_add_list_clear(stsmock, stsmock_server):
     opts = ["--url", stsmock_server.url, "--admin-token", stsmock_server.admin_token]
     runner = CliRunner()
-    result = runner.invoke(cli, ["faults", "add", "--endpoint", "sts", "--action", "AssumeRoleWithWebIdentity",
-                                 "--error", "IDPCommunicationError", "--count", "2", *opts])
+    result = runner.invoke(
+        cli,
+        [
+            "faults",
+            "add",
+            "--endpoint",
+            "sts",
+            "--action",
+            "AssumeRoleWithWebIdentity",
+            "--error",
+            "IDPCommunicationError",
+            "--count",
+            "2",
+            *opts,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert '"remaining": 2' in result.output
     listed = runner.invoke(cli, ["faults", "list", *opts])

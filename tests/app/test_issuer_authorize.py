@@ -12,8 +12,16 @@ def _q(resp) -> dict[str, str]:
 
 def _params(h, **over):
     verifier = secrets.token_urlsafe(48)
-    params = {"response_type": "code", "client_id": "web", "redirect_uri": h.redirect, "scope": "openid s3",
-              "state": "xyz", "nonce": "nn", "code_challenge": h.s256(verifier), "code_challenge_method": "S256"}
+    params = {
+        "response_type": "code",
+        "client_id": "web",
+        "redirect_uri": h.redirect,
+        "scope": "openid s3",
+        "state": "xyz",
+        "nonce": "nn",
+        "code_challenge": h.s256(verifier),
+        "code_challenge_method": "S256",
+    }
     params.update(over)
     return {k: v for k, v in params.items() if v is not None}, verifier
 
@@ -30,11 +38,17 @@ async def test_full_code_flow_headless_with_pkce(issuer_env, issuer_h, issuer_ve
 
 
 async def test_public_client_plain_pkce_and_wildcard_redirect(issuer_env, issuer_h):
-    code, verifier = await issuer_h.authorize_code(issuer_env, client_id="spa", scope="openid",
-                                                   redirect_uri="https://anything.example/cb?x=1", method="plain",
-                                                   login_hint="carol-adhoc")
-    resp = await issuer_h.redeem(issuer_env, code, verifier, client=("spa", None),
-                                 redirect_uri="https://anything.example/cb?x=1")
+    code, verifier = await issuer_h.authorize_code(
+        issuer_env,
+        client_id="spa",
+        scope="openid",
+        redirect_uri="https://anything.example/cb?x=1",
+        method="plain",
+        login_hint="carol-adhoc",
+    )
+    resp = await issuer_h.redeem(
+        issuer_env, code, verifier, client=("spa", None), redirect_uri="https://anything.example/cb?x=1"
+    )
     assert resp.status == 200, await resp.text()
     assert issuer_h.claims((await resp.json())["access_token"])["sub"] == "carol-adhoc"
 
@@ -48,21 +62,31 @@ async def test_login_page_form_flow(issuer_env, issuer_h, issuer_verify):
     fields = issuer_h.form_fields(html)
     assert set(fields) == {"req_id", "csrf_token"}
     # wrong password re-renders with an error
-    resp = await env.client.post("/authorize", data={**fields, "username": "alice", "password": "nope",
-                                                     "action": "approve"}, allow_redirects=False)
+    resp = await env.client.post(
+        "/authorize",
+        data={**fields, "username": "alice", "password": "nope", "action": "approve"},
+        allow_redirects=False,
+    )
     assert resp.status == 400 and "wrong password" in await resp.text()
     # invalid JSON claims re-render with an error, values escaped
-    resp = await env.client.post("/authorize", data={**fields, "subject": "x", "claims": "{<b>oops",
-                                                     "action": "approve"}, allow_redirects=False)
+    resp = await env.client.post(
+        "/authorize", data={**fields, "subject": "x", "claims": "{<b>oops", "action": "approve"}, allow_redirects=False
+    )
     text = await resp.text()
     assert resp.status == 400 and "not valid JSON" in text and "<b>oops" not in text and "&lt;b&gt;oops" in text
     # bad CSRF token is refused
-    resp = await env.client.post("/authorize", data={**fields, "csrf_token": "forged", "subject": "x",
-                                                     "action": "approve"}, allow_redirects=False)
+    resp = await env.client.post(
+        "/authorize",
+        data={**fields, "csrf_token": "forged", "subject": "x", "action": "approve"},
+        allow_redirects=False,
+    )
     assert resp.status == 403
     # approve as an ad-hoc subject with extra claims
-    resp = await env.client.post("/authorize", data={**fields, "subject": "dave", "claims": '{"tenant": "t1"}',
-                                                     "action": "approve"}, allow_redirects=False)
+    resp = await env.client.post(
+        "/authorize",
+        data={**fields, "subject": "dave", "claims": '{"tenant": "t1"}', "action": "approve"},
+        allow_redirects=False,
+    )
     assert resp.status == 302
     assert resp.headers["Location"].startswith(issuer_h.redirect + "?")
     q = _q(resp)
@@ -72,8 +96,9 @@ async def test_login_page_form_flow(issuer_env, issuer_h, issuer_verify):
     claims = await issuer_verify(env.base_url + "/jwks", body["access_token"], audience="sts")
     assert claims["sub"] == "dave" and claims["tenant"] == "t1"
     # the pending request is single-use
-    resp = await env.client.post("/authorize", data={**fields, "subject": "x", "action": "approve"},
-                                 allow_redirects=False)
+    resp = await env.client.post(
+        "/authorize", data={**fields, "subject": "x", "action": "approve"}, allow_redirects=False
+    )
     assert resp.status == 400
 
 
@@ -81,8 +106,11 @@ async def test_login_page_configured_user_and_deny(issuer_env, issuer_h):
     env = issuer_env
     params, verifier = _params(issuer_h)
     fields = issuer_h.form_fields(await (await env.client.get("/authorize", params=params)).text())
-    resp = await env.client.post("/authorize", data={**fields, "username": "bob", "password": "bob-pw",
-                                                     "action": "approve"}, allow_redirects=False)
+    resp = await env.client.post(
+        "/authorize",
+        data={**fields, "username": "bob", "password": "bob-pw", "action": "approve"},
+        allow_redirects=False,
+    )
     body = await (await issuer_h.redeem(env, _q(resp)["code"], verifier)).json()
     assert issuer_h.claims(body["access_token"])["sub"] == "user-bob"
 
@@ -91,13 +119,17 @@ async def test_login_page_configured_user_and_deny(issuer_env, issuer_h):
     assert resp.status == 302
     q = _q(resp)
     assert q["error"] == "access_denied" and q["state"] == "xyz"
-    assert ("token.denied" in env.audit.names())
+    assert "token.denied" in env.audit.names()
 
 
 async def test_bad_client_or_redirect_renders_page_never_redirects(issuer_env, issuer_h):
     env = issuer_env
-    for over in ({"client_id": "nope"}, {"client_id": None}, {"redirect_uri": "http://evil.example/cb"},
-                 {"redirect_uri": "http://127.0.0.1:9999/cb#frag"}):
+    for over in (
+        {"client_id": "nope"},
+        {"client_id": None},
+        {"redirect_uri": "http://evil.example/cb"},
+        {"redirect_uri": "http://127.0.0.1:9999/cb#frag"},
+    ):
         params, _ = _params(issuer_h, **over)
         resp = await env.client.get("/authorize", params=params, allow_redirects=False)
         assert resp.status == 400, over
@@ -105,22 +137,25 @@ async def test_bad_client_or_redirect_renders_page_never_redirects(issuer_env, i
         assert "<script" not in await resp.text()
     # repeated redirect_uri is also refused without redirecting
     params, _ = _params(issuer_h)
-    resp = await env.client.get("/authorize", params=[*params.items(), ("redirect_uri", "http://evil/")],
-                                allow_redirects=False)
+    resp = await env.client.get(
+        "/authorize", params=[*params.items(), ("redirect_uri", "http://evil/")], allow_redirects=False
+    )
     assert resp.status == 400 and "Location" not in resp.headers
 
 
 async def test_pipeline_errors_redirect_with_state(issuer_env, issuer_h):
     env = issuer_env
-    cases = [({"response_type": "token"}, "unsupported_response_type"),
-             ({"response_type": None}, "invalid_request"),
-             ({"scope": "openid admin"}, "invalid_scope"),
-             ({"code_challenge_method": "S512"}, "invalid_request"),
-             ({"code_challenge": "short"}, "invalid_request"),
-             ({"response_mode": "fragment"}, "invalid_request"),
-             ({"request": "eyJ..."}, "request_not_supported"),
-             ({"prompt": "none"}, "login_required"),
-             ({"prompt": "bogus"}, "invalid_request")]
+    cases = [
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"response_type": None}, "invalid_request"),
+        ({"scope": "openid admin"}, "invalid_scope"),
+        ({"code_challenge_method": "S512"}, "invalid_request"),
+        ({"code_challenge": "short"}, "invalid_request"),
+        ({"response_mode": "fragment"}, "invalid_request"),
+        ({"request": "eyJ..."}, "request_not_supported"),
+        ({"prompt": "none"}, "login_required"),
+        ({"prompt": "bogus"}, "invalid_request"),
+    ]
     for over, error in cases:
         params, _ = _params(issuer_h, **over)
         resp = await env.client.get("/authorize", params=params, allow_redirects=False)
@@ -129,8 +164,14 @@ async def test_pipeline_errors_redirect_with_state(issuer_env, issuer_h):
         assert q["error"] == error, over
         assert q["state"] == "xyz" and q["iss"] == env.base_url
     # public client without PKCE
-    params, _ = _params(issuer_h, client_id="spa", redirect_uri="http://x.example/cb", code_challenge=None,
-                        scope="openid", code_challenge_method=None)
+    params, _ = _params(
+        issuer_h,
+        client_id="spa",
+        redirect_uri="http://x.example/cb",
+        code_challenge=None,
+        scope="openid",
+        code_challenge_method=None,
+    )
     q = _q(await env.client.get("/authorize", params=params, allow_redirects=False))
     assert q["error"] == "invalid_request" and "PKCE" in q["error_description"]
     # prompt=none with login_hint is headless success
@@ -154,8 +195,11 @@ async def test_pkce_and_code_errors(issuer_env, issuer_h):
     resp = await issuer_h.redeem(env, code, verifier, redirect_uri="http://127.0.0.1:9999/other")
     assert (await resp.json())["error"] == "invalid_grant"
     code, verifier = await issuer_h.authorize_code(env)
-    resp = await env.client.post("/token", data={"grant_type": "authorization_code", "code": code,
-                                                 "redirect_uri": issuer_h.redirect}, headers=issuer_h.web)
+    resp = await env.client.post(
+        "/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": issuer_h.redirect},
+        headers=issuer_h.web,
+    )
     assert (await resp.json())["error"] == "invalid_grant"  # verifier missing
     # expired code (clock-driven)
     code, verifier = await issuer_h.authorize_code(env)

@@ -22,24 +22,43 @@ async def test_every_grant_verifies_for_every_alg(issuer_factory, issuer_verify,
     web = issuer_h.web
     resp = await env.client.post("/token", data={"grant_type": "client_credentials", "scope": "s3"}, headers=web)
     tokens["client_credentials"] = await resp.json()
-    resp = await env.client.post("/token", data={"grant_type": "password", "username": "alice",
-                                                 "password": "alice-pw", "scope": "openid"}, headers=issuer_h.web)
+    resp = await env.client.post(
+        "/token",
+        data={"grant_type": "password", "username": "alice", "password": "alice-pw", "scope": "openid"},
+        headers=issuer_h.web,
+    )
     tokens["password"] = await resp.json()
     code, verifier = await issuer_h.authorize_code(env)
     tokens["authorization_code"] = await (await issuer_h.redeem(env, code, verifier)).json()
-    resp = await env.client.post("/token", data={"grant_type": "refresh_token",
-                                                 "refresh_token": tokens["authorization_code"]["refresh_token"]},
-                                 headers=issuer_h.web)
+    resp = await env.client.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["authorization_code"]["refresh_token"]},
+        headers=issuer_h.web,
+    )
     tokens["refresh_token"] = await resp.json()
-    resp = await env.client.post("/token", data={
-        "grant_type": EXCHANGE, "subject_token": tokens["password"]["access_token"], "subject_token_type": AT,
-        "audience": "other-service"}, headers=issuer_h.web)
+    resp = await env.client.post(
+        "/token",
+        data={
+            "grant_type": EXCHANGE,
+            "subject_token": tokens["password"]["access_token"],
+            "subject_token_type": AT,
+            "audience": "other-service",
+        },
+        headers=issuer_h.web,
+    )
     tokens["token_exchange"] = await resp.json()
     resp = await env.client.post("/device_authorization", data={"scope": "openid"}, headers=issuer_h.web)
     dev = await resp.json()
     page = await env.client.get("/device", params={"user_code": dev["user_code"]})
-    await env.client.post("/device", data={**issuer_h.form_fields(await page.text()), "username": "alice",
-                                           "password": "alice-pw", "action": "approve"})
+    await env.client.post(
+        "/device",
+        data={
+            **issuer_h.form_fields(await page.text()),
+            "username": "alice",
+            "password": "alice-pw",
+            "action": "approve",
+        },
+    )
     resp = await env.client.post("/token", data={"grant_type": DEVICE, "device_code": dev["device_code"]}, headers=web)
     tokens["device_code"] = await resp.json()
 
@@ -79,12 +98,14 @@ async def test_client_credentials_claims_and_secret_encoding(issuer_env, issuer_
     claims = await issuer_verify(env.base_url + "/jwks", body["access_token"], audience="svc")
     assert claims["sub"] == "svc" and claims["aud"] == "svc" and "scope" not in claims
     # client_secret_post works too
-    resp = await env.client.post("/token", data={"grant_type": "client_credentials", "client_id": "svc",
-                                                 "client_secret": "svc s3cr:t/+"})
+    resp = await env.client.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": "svc", "client_secret": "svc s3cr:t/+"}
+    )
     assert resp.status == 200
     # second issuer signs with its own ES256 key
-    resp = await env.client.post("/issuers/b/token", data={"grant_type": "client_credentials"},
-                                 headers=issuer_h.basic("bc", "bc-secret"))
+    resp = await env.client.post(
+        "/issuers/b/token", data={"grant_type": "client_credentials"}, headers=issuer_h.basic("bc", "bc-secret")
+    )
     token = (await resp.json())["access_token"]
     assert issuer_h.header(token)["alg"] == "ES256"
     claims = await issuer_verify(env.base_url + "/issuers/b/jwks", token, issuer=env.base_url + "/issuers/b")
@@ -93,8 +114,11 @@ async def test_client_credentials_claims_and_secret_encoding(issuer_env, issuer_
 
 async def test_claim_templates(issuer_env, issuer_verify, issuer_h):
     auth = issuer_h.basic("tmpl", "tmpl-secret")
-    resp = await issuer_env.client.post("/token", data={"grant_type": "password", "username": "bob",
-                                                        "password": "bob-pw", "tenant": "acme"}, headers=auth)
+    resp = await issuer_env.client.post(
+        "/token",
+        data={"grant_type": "password", "username": "bob", "password": "bob-pw", "tenant": "acme"},
+        headers=auth,
+    )
     body = await resp.json()
     claims = await issuer_verify(issuer_env.base_url + "/jwks", body["access_token"])
     assert claims["tenant"] == "acme" and claims["who"] == "user:bob" and claims["cid"] == "tmpl"
@@ -109,7 +133,10 @@ async def test_audience_as_list_and_resource(issuer_factory, issuer_verify, issu
     resp = await env.client.post("/token", data={"grant_type": "client_credentials"}, headers=issuer_h.web)
     claims = await issuer_verify(env.base_url + "/jwks", (await resp.json())["access_token"], audience="sts")
     assert claims["aud"] == ["sts"]
-    resp = await env.client.post("/token", data=[("grant_type", "client_credentials"), ("audience", "a"),
-                                                 ("resource", "https://r.example/")], headers=issuer_h.web)
+    resp = await env.client.post(
+        "/token",
+        data=[("grant_type", "client_credentials"), ("audience", "a"), ("resource", "https://r.example/")],
+        headers=issuer_h.web,
+    )
     claims = await issuer_verify(env.base_url + "/jwks", (await resp.json())["access_token"], audience="a")
     assert claims["aud"] == ["a", "https://r.example/"]

@@ -17,8 +17,11 @@ async def _introspect(env, h, token: str) -> dict:
 
 
 async def _password(env, h, scope="openid offline_access") -> dict:
-    resp = await env.client.post("/token", data={"grant_type": "password", "username": "alice",
-                                                 "password": "alice-pw", "scope": scope}, headers=h.web)
+    resp = await env.client.post(
+        "/token",
+        data={"grant_type": "password", "username": "alice", "password": "alice-pw", "scope": scope},
+        headers=h.web,
+    )
     assert resp.status == 200, await resp.text()
     return await resp.json()
 
@@ -26,16 +29,20 @@ async def _password(env, h, scope="openid offline_access") -> dict:
 async def test_refresh_rotation_and_reuse_revokes_family(issuer_env, issuer_h):
     env, h = issuer_env, issuer_h
     first = await _password(env, h)
-    refresh = lambda rt: env.client.post("/token", data={"grant_type": "refresh_token", "refresh_token": rt},  # noqa: E731
-                                         headers=h.web)
+    def refresh(rt: str):  # noqa: ANN202
+        return env.client.post("/token", data={"grant_type": "refresh_token", "refresh_token": rt}, headers=h.web)
+
     second = await (await refresh(first["refresh_token"])).json()
     assert second["refresh_token"] != first["refresh_token"]
     third = await (await refresh(second["refresh_token"])).json()
     assert (await _introspect(env, h, third["refresh_token"]))["active"] is True
     assert (await _introspect(env, h, third["access_token"]))["active"] is True
     # scope can narrow but not widen
-    resp = await env.client.post("/token", data={"grant_type": "refresh_token", "scope": "openid s3",
-                                                 "refresh_token": third["refresh_token"]}, headers=h.web)
+    resp = await env.client.post(
+        "/token",
+        data={"grant_type": "refresh_token", "scope": "openid s3", "refresh_token": third["refresh_token"]},
+        headers=h.web,
+    )
     assert (await resp.json())["error"] == "invalid_scope"
     # reuse of an already-rotated token
     resp = await refresh(first["refresh_token"])
@@ -47,9 +54,11 @@ async def test_refresh_rotation_and_reuse_revokes_family(issuer_env, issuer_h):
     assert "token.family_revoked" in env.audit.names()
     # refresh token of another client
     other = await _password(env, h)
-    resp = await env.client.post("/token", data={"grant_type": "refresh_token",
-                                                 "refresh_token": other["refresh_token"]},
-                                 headers=h.basic("tmpl", "tmpl-secret"))
+    resp = await env.client.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": other["refresh_token"]},
+        headers=h.basic("tmpl", "tmpl-secret"),
+    )
     assert (await resp.json())["error"] in ("invalid_grant", "unauthorized_client")
 
 
@@ -57,8 +66,9 @@ async def test_refresh_token_expiry_follows_clock(issuer_env, issuer_h):
     env, h = issuer_env, issuer_h
     first = await _password(env, h)
     env.clock.advance(env.svc.settings.refresh_token_ttl + 1)
-    resp = await env.client.post("/token", data={"grant_type": "refresh_token",
-                                                 "refresh_token": first["refresh_token"]}, headers=h.web)
+    resp = await env.client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}, headers=h.web
+    )
     assert (await resp.json())["error"] == "invalid_grant"
 
 
@@ -90,8 +100,9 @@ async def test_device_flow_pending_slow_down_approve(issuer_factory, issuer_h, i
     complete = dev["verification_uri_complete"].removeprefix(env.base_url)
     page = await env.client.get(complete)
     fields = h.form_fields(await page.text())
-    resp = await env.client.post("/device", data={**fields, "username": "alice", "password": "alice-pw",
-                                                  "action": "approve"})
+    resp = await env.client.post(
+        "/device", data={**fields, "username": "alice", "password": "alice-pw", "action": "approve"}
+    )
     assert resp.status == 200 and "approved" in (await resp.text()).lower()
     resp = await _poll(env, h, dev["device_code"])
     body = await resp.json()
@@ -115,18 +126,29 @@ async def test_device_flow_deny_and_expiry(issuer_env, issuer_h):
     assert (await env.client.get("/device", params={"user_code": dev["user_code"]})).status == 400
     # device code bound to its client
     dev = await _device_start(env, h)
-    resp = await env.client.post("/token", data={"grant_type": DEVICE, "device_code": dev["device_code"]},
-                                 headers=h.basic("svc", "svc s3cr:t/+"))
+    resp = await env.client.post(
+        "/token", data={"grant_type": DEVICE, "device_code": dev["device_code"]}, headers=h.basic("svc", "svc s3cr:t/+")
+    )
     assert (await resp.json())["error"] == "unauthorized_client"
 
 
 async def test_token_exchange_own_issuer(issuer_env, issuer_h, issuer_verify):
     env, h = issuer_env, issuer_h
     subject = await _password(env, h, scope="openid s3")
-    resp = await env.client.post("/token", data=[
-        ("grant_type", EXCHANGE), ("subject_token", subject["id_token"]), ("subject_token_type", IDT),
-        ("audience", "minio"), ("resource", "https://s3.example/"), ("scope", "s3"),
-        ("actor_token", subject["access_token"]), ("actor_token_type", AT)], headers=h.web)
+    resp = await env.client.post(
+        "/token",
+        data=[
+            ("grant_type", EXCHANGE),
+            ("subject_token", subject["id_token"]),
+            ("subject_token_type", IDT),
+            ("audience", "minio"),
+            ("resource", "https://s3.example/"),
+            ("scope", "s3"),
+            ("actor_token", subject["access_token"]),
+            ("actor_token_type", AT),
+        ],
+        headers=h.web,
+    )
     assert resp.status == 200, await resp.text()
     body = await resp.json()
     assert body["issued_token_type"] == AT and body["token_type"] == "Bearer" and body["scope"] == "s3"
@@ -136,19 +158,29 @@ async def test_token_exchange_own_issuer(issuer_env, issuer_h, issuer_verify):
     assert claims["act"]["sub"] == "alice"
     # expired / revoked / foreign subject tokens are invalid_request (RFC 8693 §2.2.2)
     await env.client.post("/revoke", data={"token": subject["access_token"]}, headers=h.web)
-    resp = await env.client.post("/token", data={"grant_type": EXCHANGE, "subject_token": subject["access_token"],
-                                                 "subject_token_type": AT}, headers=h.web)
+    resp = await env.client.post(
+        "/token",
+        data={"grant_type": EXCHANGE, "subject_token": subject["access_token"], "subject_token_type": AT},
+        headers=h.web,
+    )
     assert (await resp.json())["error"] == "invalid_request"
     b = env.services["b"].mint({"sub": "mallory"})
-    resp = await env.client.post("/token", data={"grant_type": EXCHANGE, "subject_token": b,
-                                                 "subject_token_type": AT}, headers=h.web)
+    resp = await env.client.post(
+        "/token", data={"grant_type": EXCHANGE, "subject_token": b, "subject_token_type": AT}, headers=h.web
+    )
     assert (await resp.json())["error"] == "invalid_request"
-    resp = await env.client.post("/token", data={"grant_type": EXCHANGE, "subject_token": subject["id_token"],
-                                                 "subject_token_type": "urn:x:saml"}, headers=h.web)
+    resp = await env.client.post(
+        "/token",
+        data={"grant_type": EXCHANGE, "subject_token": subject["id_token"], "subject_token_type": "urn:x:saml"},
+        headers=h.web,
+    )
     assert (await resp.json())["error"] == "invalid_request"
     env.clock.advance(7200)
-    resp = await env.client.post("/token", data={"grant_type": EXCHANGE, "subject_token": subject["id_token"],
-                                                 "subject_token_type": IDT}, headers=h.web)
+    resp = await env.client.post(
+        "/token",
+        data={"grant_type": EXCHANGE, "subject_token": subject["id_token"], "subject_token_type": IDT},
+        headers=h.web,
+    )
     assert (await resp.json())["error"] == "invalid_request"
 
 
@@ -168,19 +200,39 @@ async def test_token_exchange_external_issuer(issuer_factory, issuer_h, issuer_v
         enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()  # noqa: E731
         return f"{enc({'alg': 'RS256'})}.{enc({'iss': iss, 'sub': 'ext-user'})}.{tail}"
 
-    env = await issuer_factory(issuer_h.settings(trusted_subject_issuers=["https://ext.example"]), second=False,
-                               external_token_verifier=verifier)
-    resp = await env.client.post("/token", data={"grant_type": EXCHANGE, "subject_token": fake_jwt(
-        "https://ext.example"), "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"}, headers=issuer_h.web)
+    env = await issuer_factory(
+        issuer_h.settings(trusted_subject_issuers=["https://ext.example"]),
+        second=False,
+        external_token_verifier=verifier,
+    )
+    resp = await env.client.post(
+        "/token",
+        data={
+            "grant_type": EXCHANGE,
+            "subject_token": fake_jwt("https://ext.example"),
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        },
+        headers=issuer_h.web,
+    )
     assert resp.status == 200, await resp.text()
     claims = await issuer_verify(env.base_url + "/jwks", (await resp.json())["access_token"], audience="sts")
     assert claims["sub"] == "ext-user" and claims["groups"] == ["g1"] and claims["iss"] == env.base_url
-    resp = await env.client.post("/token", data={"grant_type": EXCHANGE, "subject_token": fake_jwt(
-        "https://ext.example", "bad"), "subject_token_type": AT}, headers=issuer_h.web)
+    resp = await env.client.post(
+        "/token",
+        data={
+            "grant_type": EXCHANGE,
+            "subject_token": fake_jwt("https://ext.example", "bad"),
+            "subject_token_type": AT,
+        },
+        headers=issuer_h.web,
+    )
     body = await resp.json()
     assert body["error"] == "invalid_request" and "signature mismatch" in body["error_description"]
-    resp = await env.client.post("/token", data={"grant_type": EXCHANGE, "subject_token": fake_jwt(
-        "https://untrusted.example"), "subject_token_type": AT}, headers=issuer_h.web)
+    resp = await env.client.post(
+        "/token",
+        data={"grant_type": EXCHANGE, "subject_token": fake_jwt("https://untrusted.example"), "subject_token_type": AT},
+        headers=issuer_h.web,
+    )
     assert (await resp.json())["error"] == "invalid_request"
     assert len(seen) == 2
 
@@ -200,8 +252,9 @@ async def test_introspection_and_revocation(issuer_env, issuer_h):
     assert resp.status == 401
     # revocation: unknown tokens are 200; revoking an access token makes it inactive and tells the registry
     assert (await env.client.post("/revoke", data={"token": "unknown"}, headers=h.web)).status == 200
-    resp = await env.client.post("/revoke", data={"token": tokens["access_token"],
-                                                  "token_type_hint": "access_token"}, headers=h.web)
+    resp = await env.client.post(
+        "/revoke", data={"token": tokens["access_token"], "token_type_hint": "access_token"}, headers=h.web
+    )
     assert resp.status == 200
     assert await _introspect(env, h, tokens["access_token"]) == {"active": False}
     jti = h.claims(tokens["access_token"])["jti"]
@@ -230,8 +283,9 @@ async def test_userinfo(issuer_env, issuer_h):
     env, h = issuer_env, issuer_h
     tokens = await _password(env, h)
     for method in ("GET", "POST"):
-        resp = await env.client.request(method, "/userinfo",
-                                        headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        resp = await env.client.request(
+            method, "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        )
         assert resp.status == 200
         body = await resp.json()
         assert body["sub"] == "alice" and body["email"] == "alice@example.org" and "exp" not in body
@@ -252,20 +306,30 @@ async def test_logout(issuer_env, issuer_h):
     env, h = issuer_env, issuer_h
     tokens = await _password(env, h)
     env.clock.advance(7200)  # expired hints are still acceptable
-    resp = await env.client.get("/logout", params={"id_token_hint": tokens["id_token"], "state": "s1",
-                                                   "post_logout_redirect_uri": "http://127.0.0.1:9999/bye"},
-                                allow_redirects=False)
+    resp = await env.client.get(
+        "/logout",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "state": "s1",
+            "post_logout_redirect_uri": "http://127.0.0.1:9999/bye",
+        },
+        allow_redirects=False,
+    )
     assert resp.status == 302
     loc = urlsplit(resp.headers["Location"])
     assert loc.path == "/bye" and parse_qs(loc.query) == {"state": ["s1"]}
-    resp = await env.client.get("/logout", params={"client_id": "web",
-                                                   "post_logout_redirect_uri": "http://127.0.0.1:9999/bye"},
-                                allow_redirects=False)
+    resp = await env.client.get(
+        "/logout",
+        params={"client_id": "web", "post_logout_redirect_uri": "http://127.0.0.1:9999/bye"},
+        allow_redirects=False,
+    )
     assert resp.status == 302 and resp.headers["Location"] == "http://127.0.0.1:9999/bye"
-    for params in ({"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "http://evil/"},
-                   {"post_logout_redirect_uri": "http://127.0.0.1:9999/bye"},
-                   {"id_token_hint": "forged.token.x"},
-                   {"id_token_hint": tokens["id_token"], "client_id": "tmpl"}):
+    for params in (
+        {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "http://evil/"},
+        {"post_logout_redirect_uri": "http://127.0.0.1:9999/bye"},
+        {"id_token_hint": "forged.token.x"},
+        {"id_token_hint": tokens["id_token"], "client_id": "tmpl"},
+    ):
         resp = await env.client.get("/logout", params=params, allow_redirects=False)
         assert resp.status == 400 and "Location" not in resp.headers, params
     resp = await env.client.get("/logout")
@@ -289,6 +353,7 @@ async def test_restart_and_rotation_against_live_jwks(issuer_factory, issuer_h, 
     second.svc.keys.retire(old_kid, immediately=True)
     import jwt as pyjwt
     import pytest
+
     with pytest.raises(pyjwt.PyJWKClientError):
         await issuer_verify(second.base_url + "/jwks", before["access_token"], audience="sts")
     await issuer_verify(second.base_url + "/jwks", after["access_token"], audience="sts")

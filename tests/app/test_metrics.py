@@ -42,18 +42,19 @@ def test_metrics_counts_tokens_and_sts_decisions(stsmock):
 
     s = _samples(url)
     assert _value(s, "stsmock_tokens_issued_total", issuer="default", grant="client_credentials") == 1
-    assert _value(
-        s, "stsmock_sts_decisions_total", action="AssumeRoleWithWebIdentity", decision="allow", code=""
-    ) == 1
-    assert _value(
-        s, "stsmock_sts_decisions_total", action="AssumeRoleWithWebIdentity", decision="deny", code=denied_code
-    ) == 1
+    assert _value(s, "stsmock_sts_decisions_total", action="AssumeRoleWithWebIdentity", decision="allow", code="") == 1
+    assert (
+        _value(s, "stsmock_sts_decisions_total", action="AssumeRoleWithWebIdentity", decision="deny", code=denied_code)
+        == 1
+    )
     assert _value(s, "stsmock_sts_latency_seconds_count", action="AssumeRoleWithWebIdentity") == 2
     assert _value(s, "stsmock_http_requests_total", endpoint="/token", method="POST", status="200") == 1
     assert _value(s, "stsmock_http_requests_total", endpoint="/", method="POST", status="200") == 1
-    assert _value(s, "stsmock_http_requests_total", endpoint="/", method="POST", status="400") + _value(
-        s, "stsmock_http_requests_total", endpoint="/", method="POST", status="403"
-    ) == 1
+    assert (
+        _value(s, "stsmock_http_requests_total", endpoint="/", method="POST", status="400")
+        + _value(s, "stsmock_http_requests_total", endpoint="/", method="POST", status="403")
+        == 1
+    )
     assert _value(s, "stsmock_http_requests_total", endpoint="/admin/info", method="GET", status="401") == 1
     assert _value(s, "stsmock_http_requests_total", endpoint="unmatched", method="GET") == 1
     assert _value(s, "stsmock_http_request_duration_seconds_count", endpoint="/token", method="POST") == 1

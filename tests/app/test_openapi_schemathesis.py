@@ -30,7 +30,9 @@ def test_openapi_document_covers_every_admin_route(stsmock_server):
     assert doc["openapi"].startswith("3.")
     assert doc["servers"] == [{"url": stsmock_server.url}]
     assert doc["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "description": "the admin token"
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the admin token",
     }
     documented = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
     from stsmock.app import app_for_runtime  # noqa: F401 - the runtime's app is what serves the doc

@@ -12,8 +12,13 @@ from botocore.exceptions import ClientError
 
 
 def _s3(stsmock, creds):
-    return boto3.client("s3", endpoint_url=stsmock.url + "/s3", region_name="us-east-1",
-                        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}), **creds)
+    return boto3.client(
+        "s3",
+        endpoint_url=stsmock.url + "/s3",
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
+        **creds,
+    )
 
 
 def _code(excinfo) -> str:
@@ -25,8 +30,12 @@ def test_session_policy_narrows_the_role(stsmock):
     admin.create_bucket(Bucket="b")
     admin.put_object(Bucket="b", Key="public/a.txt", Body=b"a")
     admin.put_object(Bucket="b", Key="secret/s.txt", Body=b"s")
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/public/*"}]})
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/public/*"}],
+        }
+    )
     narrow = _s3(stsmock, stsmock.assume(policy=policy, session_name="narrow"))
     assert narrow.get_object(Bucket="b", Key="public/a.txt")["Body"].read() == b"a"
     with pytest.raises(ClientError) as excinfo:
@@ -40,8 +49,16 @@ def test_session_policy_narrows_the_role(stsmock):
 
 
 def test_role_without_s3_permissions_is_denied(stsmock):
-    arn = stsmock.add_role("no-s3", stsmock.web_identity_trust(), {"sts": {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}]}})
+    arn = stsmock.add_role(
+        "no-s3",
+        stsmock.web_identity_trust(),
+        {
+            "sts": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}],
+            }
+        },
+    )
     s3 = _s3(stsmock, stsmock.assume(arn))
     with pytest.raises(ClientError) as excinfo:
         s3.list_buckets()
@@ -71,8 +88,13 @@ def test_expired_credentials(stsmock):
 
 def test_presigned_url(stsmock):
     """SigV4 query-string auth (stsmock verifies SigV4 only; SigV2 presigning is long deprecated)."""
-    s3 = boto3.client("s3", endpoint_url=stsmock.url + "/s3", region_name="us-east-1",
-                      config=Config(signature_version="s3v4", s3={"addressing_style": "path"}), **stsmock.assume())
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stsmock.url + "/s3",
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        **stsmock.assume(),
+    )
     s3.create_bucket(Bucket="p")
     s3.put_object(Bucket="p", Key="k", Body=b"presigned")
     url = s3.generate_presigned_url("get_object", Params={"Bucket": "p", "Key": "k"}, ExpiresIn=60)

@@ -19,8 +19,14 @@ WHOAMI = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
 
 def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_CONFIG_FILE": str(tmp_path / "no-config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-creds"),
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
+    env.update(
+        {
+            "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-creds"),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
     env.update(extra)
     return env
 
@@ -35,9 +41,23 @@ def _whoami(env: dict[str, str]) -> str:
 def served(tmp_path: Path):
     token_file = tmp_path / "token"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--port", "0", "--data-dir", str(tmp_path / "data"),
-         "--token-file", str(token_file), "--token-refresh", "1s"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--token-file",
+            str(token_file),
+            "--token-refresh",
+            "1s",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     line = proc.stdout.readline()
     url = re.search(r"(http://\S+)", line).group(1)
@@ -54,17 +74,26 @@ def test_token_file_is_kept_fresh_and_used_by_boto3(served, tmp_path):
         time.sleep(0.2)
     assert token_file.read_text() != first, "the token file must be rewritten on schedule"
     assert oct(token_file.stat().st_mode & 0o777) == "0o600"
-    env = _clean_env(tmp_path, AWS_WEB_IDENTITY_TOKEN_FILE=str(token_file), AWS_ROLE_ARN=ROLE,
-                     AWS_ROLE_SESSION_NAME="k8s-pod", AWS_ENDPOINT_URL_STS=url)
+    env = _clean_env(
+        tmp_path,
+        AWS_WEB_IDENTITY_TOKEN_FILE=str(token_file),
+        AWS_ROLE_ARN=ROLE,
+        AWS_ROLE_SESSION_NAME="k8s-pod",
+        AWS_ENDPOINT_URL_STS=url,
+    )
     assert _whoami(env) == "arn:aws:sts::000000000000:assumed-role/stsmock-dev/k8s-pod"
 
 
 def test_stsmock_env_exports(served, tmp_path):
     url, _, data = served
-    out = subprocess.run([sys.executable, "-m", "cli.main", "env", "--role-arn", ROLE, "--session-name", "from-env",
-                          "--url", url], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.main", "env", "--role-arn", ROLE, "--session-name", "from-env", "--url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
-    exported = dict(shlex.split(line[len("export "):])[0].split("=", 1) for line in out.stdout.splitlines())
+    exported = dict(shlex.split(line[len("export ") :])[0].split("=", 1) for line in out.stdout.splitlines())
     env = _clean_env(tmp_path, **exported)
     assert _whoami(env) == "arn:aws:sts::000000000000:assumed-role/stsmock-dev/from-env"
 
@@ -82,10 +111,26 @@ def test_credential_process_profile(served, tmp_path):
 def test_web_identity_token_file_from_env_command(served, tmp_path):
     url, _, _ = served
     token_path = tmp_path / "env-token"
-    out = subprocess.run([sys.executable, "-m", "cli.main", "env", "--role-arn", ROLE, "--url", url,
-                          "--web-identity-token-file", str(token_path), "--session-name", "wif"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "env",
+            "--role-arn",
+            ROLE,
+            "--url",
+            url,
+            "--web-identity-token-file",
+            str(token_path),
+            "--session-name",
+            "wif",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
-    exported = dict(shlex.split(line[len("export "):])[0].split("=", 1) for line in out.stdout.splitlines())
+    exported = dict(shlex.split(line[len("export ") :])[0].split("=", 1) for line in out.stdout.splitlines())
     assert exported["AWS_WEB_IDENTITY_TOKEN_FILE"] == str(token_path.resolve())
     assert _whoami(_clean_env(tmp_path, **exported)) == "arn:aws:sts::000000000000:assumed-role/stsmock-dev/wif"

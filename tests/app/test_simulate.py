@@ -13,14 +13,25 @@ ROLE = "arn:aws:iam::000000000000:role/stsmock-dev"
 
 
 def _simulate(server, body, token=None):
-    return requests.post(server.url + "/admin/simulate", json=body, timeout=10,
-                         headers={"Authorization": f"Bearer {token or server.admin_token}"})
+    return requests.post(
+        server.url + "/admin/simulate",
+        json=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {token or server.admin_token}"},
+    )
 
 
 def test_allowed_with_real_token_mints_nothing(stsmock, stsmock_server):
     before = len(stsmock.runtime.store.items("sts-session"))
-    resp = _simulate(stsmock_server, {"role_arn": ROLE, "token": stsmock.token("alice"), "action": "s3:GetObject",
-                                      "resource": "arn:aws:s3:::bucket/key"})
+    resp = _simulate(
+        stsmock_server,
+        {
+            "role_arn": ROLE,
+            "token": stsmock.token("alice"),
+            "action": "s3:GetObject",
+            "resource": "arn:aws:s3:::bucket/key",
+        },
+    )
     assert resp.status_code == 200, resp.text
     result = resp.json()
     assert result["allowed"] is True
@@ -34,8 +45,15 @@ def test_allowed_with_real_token_mints_nothing(stsmock, stsmock_server):
 
 
 def test_trust_denied_wrong_aud_names_condition(stsmock, stsmock_server):
-    result = _simulate(stsmock_server, {"role_arn": ROLE, "claims": {"sub": "alice", "aud": "not-sts"},
-                                        "action": "s3:GetObject", "resource": "arn:aws:s3:::b/k"}).json()
+    result = _simulate(
+        stsmock_server,
+        {
+            "role_arn": ROLE,
+            "claims": {"sub": "alice", "aud": "not-sts"},
+            "action": "s3:GetObject",
+            "resource": "arn:aws:s3:::b/k",
+        },
+    ).json()
     assert result["allowed"] is False
     assert result["trust"]["decision"] == "ImplicitDeny"
     reason = result["trust"]["reason"]
@@ -56,10 +74,19 @@ def test_invalid_token_is_explained(stsmock, stsmock_server):
 
 
 def test_session_policy_intersection_denies(stsmock, stsmock_server):
-    session_policy = {"Version": "2012-10-17", "Statement": [
-        {"Sid": "OnlyPublic", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::public/*"}]}
-    body = {"role_arn": ROLE, "claims": {"sub": "alice"}, "action": "s3:GetObject",
-            "resource": "arn:aws:s3:::private/key", "session_policy": session_policy}
+    session_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "OnlyPublic", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::public/*"}
+        ],
+    }
+    body = {
+        "role_arn": ROLE,
+        "claims": {"sub": "alice"},
+        "action": "s3:GetObject",
+        "resource": "arn:aws:s3:::private/key",
+        "session_policy": session_policy,
+    }
     result = _simulate(stsmock_server, body).json()
     assert result["trust"]["decision"] == "Allow"
     assert result["permissions"]["decision"] == "ImplicitDeny"
@@ -71,25 +98,54 @@ def test_session_policy_intersection_denies(stsmock, stsmock_server):
 
 
 def test_explicit_deny_statement_named(stsmock, stsmock_server):
-    arn = stsmock.add_role("deny-role", stsmock.web_identity_trust(), {
-        "main": {"Version": "2012-10-17", "Statement": [
-            {"Sid": "AllowAll", "Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-            {"Sid": "NoSecrets", "Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::secrets/*"},
-        ]}})
-    result = _simulate(stsmock_server, {"role_arn": arn, "claims": {"sub": "bob"}, "action": "s3:GetObject",
-                                        "resource": "arn:aws:s3:::secrets/db"}).json()
+    arn = stsmock.add_role(
+        "deny-role",
+        stsmock.web_identity_trust(),
+        {
+            "main": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Sid": "AllowAll", "Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                    {
+                        "Sid": "NoSecrets",
+                        "Effect": "Deny",
+                        "Action": "s3:GetObject",
+                        "Resource": "arn:aws:s3:::secrets/*",
+                    },
+                ],
+            }
+        },
+    )
+    result = _simulate(
+        stsmock_server,
+        {"role_arn": arn, "claims": {"sub": "bob"}, "action": "s3:GetObject", "resource": "arn:aws:s3:::secrets/db"},
+    ).json()
     assert result["permissions"]["decision"] == "Deny"
     assert "NoSecrets" in result["permissions"]["reason"]
     assert result["permissions"]["statements"] == [
-        {"policy": "deny-role:main", "sid": "NoSecrets", "index": 1, "effect": "Deny"}]
+        {"policy": "deny-role:main", "sid": "NoSecrets", "index": 1, "effect": "Deny"}
+    ]
     assert result["allowed"] is False
 
 
 def test_claim_conditions_and_context(stsmock, stsmock_server):
-    arn = stsmock.add_role("team", stsmock.web_identity_trust(team="blue"), {
-        "main": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
-             "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]}})
+    arn = stsmock.add_role(
+        "team",
+        stsmock.web_identity_trust(team="blue"),
+        {
+            "main": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:GetObject",
+                        "Resource": "*",
+                        "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+                    }
+                ],
+            }
+        },
+    )
     body = {"role_arn": arn, "claims": {"sub": "c", "team": "red"}, "action": "s3:GetObject", "resource": "*"}
     assert _simulate(stsmock_server, body).json()["trust"]["decision"] == "ImplicitDeny"
     body["claims"]["team"] = "blue"
@@ -121,16 +177,49 @@ def test_bad_requests(stsmock, stsmock_server):
 def test_cli_simulate(stsmock, stsmock_server, tmp_path):
     opts = ["--url", stsmock_server.url, "--admin-token", stsmock_server.admin_token]
     runner = CliRunner()
-    result = runner.invoke(cli, ["policy", "simulate", "--role", ROLE, "--token", stsmock.token("alice"),
-                                 "--action", "s3:GetObject", "--resource", "arn:aws:s3:::b/k", *opts])
+    result = runner.invoke(
+        cli,
+        [
+            "policy",
+            "simulate",
+            "--role",
+            ROLE,
+            "--token",
+            stsmock.token("alice"),
+            "--action",
+            "s3:GetObject",
+            "--resource",
+            "arn:aws:s3:::b/k",
+            *opts,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "trust:       Allow" in result.output and "allowed:     yes" in result.output
     policy_file = tmp_path / "session.json"
-    policy_file.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}))
-    result = runner.invoke(cli, ["policy", "simulate", "--role", ROLE, "--claims", '{"sub": "alice"}',
-                                 "--action", "s3:GetObject", "--resource", "arn:aws:s3:::b/k",
-                                 "--session-policy", str(policy_file), "--json", *opts])
+    policy_file.write_text(
+        json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}
+        )
+    )
+    result = runner.invoke(
+        cli,
+        [
+            "policy",
+            "simulate",
+            "--role",
+            ROLE,
+            "--claims",
+            '{"sub": "alice"}',
+            "--action",
+            "s3:GetObject",
+            "--resource",
+            "arn:aws:s3:::b/k",
+            "--session-policy",
+            str(policy_file),
+            "--json",
+            *opts,
+        ],
+    )
     assert result.exit_code == 0, result.output
     parsed = json.loads(result.output)
     assert parsed["allowed"] is False and parsed["permissions"]["decision"] == "ImplicitDeny"

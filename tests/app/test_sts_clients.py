@@ -65,8 +65,10 @@ def test_botocore_web_identity_provider_and_refresh(aws_web_identity, stsmock, m
     # Credentials that live 15 minutes sit inside botocore's refresh window, so every use
     # refreshes them, re-reading the (rotated) token file each time.
     short = stsmock.add_role(
-        "short-lived", stsmock.web_identity_trust(), {"s3": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}}, default_session_duration=900,
+        "short-lived",
+        stsmock.web_identity_trust(),
+        {"s3": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}},
+        default_session_duration=900,
     )
     monkeypatch.setenv("AWS_ROLE_ARN", short)
     session = boto3.Session()
@@ -95,23 +97,60 @@ def test_minio_py_web_identity_provider(stsmock):
 
 
 def test_aws_cli_parses_response(stsmock, tmp_path):
-    env = {**os.environ, "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    env = {
+        **os.environ,
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         env.pop(key, None)
     cli = [sys.executable, "-m", "awscli"]
     out = subprocess.run(
-        [*cli, "sts", "assume-role-with-web-identity", "--endpoint-url", stsmock.url, "--region", "us-east-1",
-         "--role-arn", ROLE, "--role-session-name", "cli", "--web-identity-token", stsmock.token("cli-user"),
-         "--output", "json"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            *cli,
+            "sts",
+            "assume-role-with-web-identity",
+            "--endpoint-url",
+            stsmock.url,
+            "--region",
+            "us-east-1",
+            "--role-arn",
+            ROLE,
+            "--role-session-name",
+            "cli",
+            "--web-identity-token",
+            stsmock.token("cli-user"),
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["AssumedRoleUser"]["Arn"].endswith("assumed-role/stsmock-dev/cli")
     bad = subprocess.run(
-        [*cli, "sts", "assume-role-with-web-identity", "--endpoint-url", stsmock.url, "--region", "us-east-1",
-         "--role-arn", ROLE, "--role-session-name", "cli", "--web-identity-token", stsmock.token(aud="wrong")],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            *cli,
+            "sts",
+            "assume-role-with-web-identity",
+            "--endpoint-url",
+            stsmock.url,
+            "--region",
+            "us-east-1",
+            "--role-arn",
+            ROLE,
+            "--role-session-name",
+            "cli",
+            "--web-identity-token",
+            stsmock.token(aud="wrong"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert bad.returncode == 255
     assert "InvalidIdentityToken" in bad.stderr and "Incorrect token audience" in bad.stderr
@@ -123,7 +162,9 @@ def test_assume_role_chaining_capped_at_one_hour(stsmock):
         "chained",
         {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"}, "Action": "sts:AssumeRole"}],
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"}, "Action": "sts:AssumeRole"}
+            ],
         },
         {"all": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}},
         max_session_duration=43200,
@@ -136,7 +177,12 @@ def test_assume_role_chaining_capped_at_one_hour(stsmock):
     stsmock.add_role(
         "stsmock-dev",
         stsmock.web_identity_trust(),
-        {"all": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "sts:AssumeRole"], "Resource": "*"}]}},
+        {
+            "all": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["s3:*", "sts:AssumeRole"], "Resource": "*"}],
+            }
+        },
         max_session_duration=43200,
     )
     hop = signed.assume_role(RoleArn=chain_arn, RoleSessionName="hop")

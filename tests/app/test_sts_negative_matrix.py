@@ -24,7 +24,9 @@ def _forge(token: str, *, header: dict | None = None, claims: dict | None = None
     cd = json.loads(base64.urlsafe_b64decode(c + "=="))
     hd.update(header or {})
     cd.update(claims or {})
-    return ".".join([_b64(json.dumps(hd).encode()), _b64(json.dumps(cd).encode()), s if signature is None else signature])
+    return ".".join(
+        [_b64(json.dumps(hd).encode()), _b64(json.dumps(cd).encode()), s if signature is None else signature]
+    )
 
 
 def _hs256_with_public_key(stsmock) -> str:
@@ -57,21 +59,64 @@ def _last_denial(stsmock) -> dict:
 
 TOKEN_CASES = [
     # id, token factory, code, status, check, message fragment
-    ("wrong-aud", lambda s: s.token(aud="someone-else"), "InvalidIdentityToken", 400, "aud", "Incorrect token audience"),
-    ("wrong-iss", lambda s: _forge(s.token(), claims={"iss": "https://evil.example.com"}), "InvalidIdentityToken", 400,
-     "issuer-trusted", "No OpenIDConnect provider found in your account for https://evil.example.com"),
+    (
+        "wrong-aud",
+        lambda s: s.token(aud="someone-else"),
+        "InvalidIdentityToken",
+        400,
+        "aud",
+        "Incorrect token audience",
+    ),
+    (
+        "wrong-iss",
+        lambda s: _forge(s.token(), claims={"iss": "https://evil.example.com"}),
+        "InvalidIdentityToken",
+        400,
+        "issuer-trusted",
+        "No OpenIDConnect provider found in your account for https://evil.example.com",
+    ),
     ("expired", lambda s: s.token(ttl=1), "ExpiredTokenException", 400, "exp", "Token expired"),
-    ("not-yet-valid", lambda s: s.token(nbf=int(s.runtime.clock.now()) + 3600), "InvalidIdentityToken", 400, "nbf", "not yet valid"),
-    ("unknown-kid", lambda s: _forge(s.token(), header={"kid": "no-such-key"}), "InvalidIdentityToken", 400, "kid-known", "no-such-key"),
-    ("alg-none", lambda s: _forge(s.token(), header={"alg": "none"}, signature=""), "InvalidIdentityToken", 400, "alg-none", "none"),
+    (
+        "not-yet-valid",
+        lambda s: s.token(nbf=int(s.runtime.clock.now()) + 3600),
+        "InvalidIdentityToken",
+        400,
+        "nbf",
+        "not yet valid",
+    ),
+    (
+        "unknown-kid",
+        lambda s: _forge(s.token(), header={"kid": "no-such-key"}),
+        "InvalidIdentityToken",
+        400,
+        "kid-known",
+        "no-such-key",
+    ),
+    (
+        "alg-none",
+        lambda s: _forge(s.token(), header={"alg": "none"}, signature=""),
+        "InvalidIdentityToken",
+        400,
+        "alg-none",
+        "none",
+    ),
     ("hs256-with-rsa-public-key", _hs256_with_public_key, "InvalidIdentityToken", 400, "alg-allowed", "HS256"),
-    ("tampered-signature", lambda s: _forge(s.token(), claims={"sub": "admin"}), "InvalidIdentityToken", 400, "signature", "signature"),
+    (
+        "tampered-signature",
+        lambda s: _forge(s.token(), claims={"sub": "admin"}),
+        "InvalidIdentityToken",
+        400,
+        "signature",
+        "signature",
+    ),
     ("missing-sub", lambda s: _forge(s.token(), claims={"sub": ""}), "InvalidIdentityToken", 400, "signature", ""),
     ("not-a-jwt", lambda s: "definitely-not-a-jwt", "InvalidIdentityToken", 400, "token-format", "JWT"),
 ]
 
 
-@pytest.mark.parametrize(("factory", "code", "status", "check", "fragment"), [c[1:] for c in TOKEN_CASES], ids=[c[0] for c in TOKEN_CASES])
+@pytest.mark.parametrize(
+    ("factory", "code", "status", "check", "fragment"), [c[1:] for c in TOKEN_CASES], ids=[c[0] for c in TOKEN_CASES]
+)
 def test_token_failures(stsmock, factory, code, status, check, fragment):
     token = factory(stsmock)
     if code == "ExpiredTokenException":
@@ -114,7 +159,10 @@ def test_duration_above_role_maximum(stsmock):
     arn = stsmock.add_role("one-hour", stsmock.web_identity_trust(), max_session_duration=3600)
     response = _call(stsmock, stsmock.token(), RoleArn=arn, DurationSeconds=7200)
     assert response["Error"]["Code"] == "ValidationError"
-    assert response["Error"]["Message"] == "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+    assert (
+        response["Error"]["Message"]
+        == "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+    )
     assert _last_denial(stsmock)["check"] == "duration-max"
 
 
@@ -137,9 +185,18 @@ def test_several_validation_errors_in_one_message(stsmock):
     ("policy", "code", "fragment"),
     [
         ("{not json", "MalformedPolicyDocument", ""),
-        (json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*"}]}), "MalformedPolicyDocument", "action"),
-        (json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "x" * 2100}]}),
-         "ValidationError", "2048"),
+        (
+            json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*"}]}),
+            "MalformedPolicyDocument",
+            "action",
+        ),
+        (
+            json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "x" * 2100}]}
+            ),
+            "ValidationError",
+            "2048",
+        ),
     ],
     ids=["bad-json", "no-action", "oversized"],
 )
@@ -157,7 +214,9 @@ def test_debug_mode_names_the_check_in_the_response(stsmock):
 
 
 def _raw_post(url: str, body: bytes, headers: dict | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, headers=headers or {"Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        url, data=body, headers=headers or {"Content-Type": "application/x-www-form-urlencoded"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()
@@ -185,8 +244,13 @@ def test_hostile_requests_get_protocol_errors(stsmock, body, code):
 def test_query_string_form_and_query_wins(stsmock):
     token = stsmock.token("query-user")
     query = urllib.parse.urlencode(
-        {"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", "RoleArn": ROLE, "RoleSessionName": "fromquery",
-         "WebIdentityToken": token}
+        {
+            "Action": "AssumeRoleWithWebIdentity",
+            "Version": "2011-06-15",
+            "RoleArn": ROLE,
+            "RoleSessionName": "fromquery",
+            "WebIdentityToken": token,
+        }
     )
     status, payload = _raw_post(stsmock.url + "/?" + query, b"RoleSessionName=frombody")
     assert status == 200, payload

@@ -90,15 +90,22 @@ class MinioStub:
     # -- MinIO's wire format ---------------------------------------------------------
     @staticmethod
     def _xml(body: str, status: int, rid: str) -> web.Response:
-        headers = {"x-amz-request-id": rid, "Server": "MinIO", "Accept-Ranges": "bytes",
-                   "X-Content-Type-Options": "nosniff"}
-        return web.Response(body=(PROLOG + body).encode(), status=status, content_type="application/xml",
-                            headers=headers)
+        headers = {
+            "x-amz-request-id": rid,
+            "Server": "MinIO",
+            "Accept-Ranges": "bytes",
+            "X-Content-Type-Options": "nosniff",
+        }
+        return web.Response(
+            body=(PROLOG + body).encode(), status=status, content_type="application/xml", headers=headers
+        )
 
     def _error(self, code: str, message: str, status: int = 400) -> web.Response:
         rid = request_id()
-        body = (f'<ErrorResponse xmlns="{STS_NS}"><Error><Type></Type><Code>{code}</Code>'
-                f"<Message>{message}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>")
+        body = (
+            f'<ErrorResponse xmlns="{STS_NS}"><Error><Type></Type><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"
+        )
         return self._xml(body, status, rid)
 
     async def _sts(self, request: web.Request) -> web.StreamResponse:
@@ -109,8 +116,9 @@ class MinioStub:
         if self.mode == "sleep":
             await asyncio.sleep(3)
         if self.mode == "html403":
-            return web.Response(status=403, text="<html><body>Forbidden by a proxy</body></html>",
-                                content_type="text/html")
+            return web.Response(
+                status=403, text="<html><body>Forbidden by a proxy</body></html>", content_type="text/html"
+            )
         if params.get("Version") != "2011-06-15":
             version = params.get("Version")
             return self._error("MissingParameter", f"Invalid STS API version {version}, expecting 2011-06-15")
@@ -126,8 +134,10 @@ class MinioStub:
         aud = claims.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
         if "minio" not in auds and claims.get("azp") != "minio":
-            return self._error("InvalidParameterValue", "STS JWT Token has `azp` claim invalid, "
-                               "`azp` must match configured OpenID Client ID")
+            return self._error(
+                "InvalidParameterValue",
+                "STS JWT Token has `azp` claim invalid, `azp` must match configured OpenID Client ID",
+            )
         if not claims.get("policy") and "RoleArn" not in params:
             return self._error(
                 "InvalidParameterValue", "policy claim missing from the JWT token, credentials will not be generated"
@@ -150,8 +160,9 @@ class MinioStub:
     async def _revoke(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         path, _, _ = request.raw_path.partition("?")
-        signed = SignedRequest(method=request.method, path=path, query=list(request.query.items()),
-                               headers=request.headers, body=body)
+        signed = SignedRequest(
+            method=request.method, path=path, query=list(request.query.items()), headers=request.headers, body=body
+        )
 
         class Admin:
             def resolve(self, access_key: str, session_token: str | None, now: float) -> tuple[str, dict]:
@@ -163,8 +174,15 @@ class MinioStub:
             verified: bool | str = True
         except Exception as exc:  # noqa: BLE001 - report to the test
             verified = f"{type(exc).__name__}: {exc}"
-        self.admin_calls.append({"provider": request.match_info["provider"], "query": dict(request.query),
-                                 "path": path, "verified": verified, "headers": dict(request.headers)})
+        self.admin_calls.append(
+            {
+                "provider": request.match_info["provider"],
+                "query": dict(request.query),
+                "path": path,
+                "verified": verified,
+                "headers": dict(request.headers),
+            }
+        )
         if verified is not True:
             return web.json_response({"Code": "SignatureDoesNotMatch", "Message": str(verified)}, status=403)
         return web.Response(status=204)
@@ -191,8 +209,12 @@ def decision(stsmock) -> dict:
 def add_passthrough_role(stsmock, **upstream: Any) -> str:
     trust = stsmock.web_identity_trust(aud="minio", sub="dev")
     trust["Statement"][0]["Action"] = "sts:AssumeRoleWithWebIdentity"
-    return stsmock.add_role("minio-pass", trust, upstream={"name": "minio", "mode": "passthrough", **upstream},
-                            max_session_duration=31536000)
+    return stsmock.add_role(
+        "minio-pass",
+        trust,
+        upstream={"name": "minio", "mode": "passthrough", **upstream},
+        max_session_duration=31536000,
+    )
 
 
 # --------------------------------------------------------------------------- broker
@@ -231,10 +253,16 @@ def test_broker_mints_a_minio_token_and_relays_minio_success_to_boto3(stsmock, m
 
 def test_relayed_success_is_minio_shaped_on_the_wire(stsmock, minio: MinioStub) -> None:
     """The role's profile (minio) renders the upstream credentials: prolog, empty AssumedRoleUser, Z expiry."""
-    answer = requests.post(stsmock.url, data={
-        "Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", "RoleArn": arn("minio-broker"),
-        "WebIdentityToken": stsmock.token("dev", aud="app"),
-    }, timeout=10)
+    answer = requests.post(
+        stsmock.url,
+        data={
+            "Action": "AssumeRoleWithWebIdentity",
+            "Version": "2011-06-15",
+            "RoleArn": arn("minio-broker"),
+            "WebIdentityToken": stsmock.token("dev", aud="app"),
+        },
+        timeout=10,
+    )
     assert answer.status_code == 200
     body = answer.text
     assert body.startswith(PROLOG + f'<AssumeRoleWithWebIdentityResponse xmlns="{STS_NS}">')
@@ -250,13 +278,17 @@ def test_relayed_success_is_minio_shaped_on_the_wire(stsmock, minio: MinioStub) 
 def test_passthrough_sends_the_caller_token_and_session_policy_to_minio_py(stsmock, minio: MinioStub) -> None:
     from minio.credentials.providers import WebIdentityProvider
 
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"],
-                                                       "Resource": ["arn:aws:s3:::shared/*"]}]}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::shared/*"]}],
+    }
     role = add_passthrough_role(stsmock, session_policy=policy)
     token = stsmock.token("dev", aud="minio", policy="readwrite")
     provider = WebIdentityProvider(
         jwt_provider_func=lambda: {"access_token": token, "expires_in": "3600"},
-        sts_endpoint=stsmock.url, role_arn=role, role_session_name="mpy",
+        sts_endpoint=stsmock.url,
+        role_arn=role,
+        role_session_name="mpy",
     )
     creds = provider.retrieve()
     [call] = minio.sts_calls
@@ -269,11 +301,18 @@ def test_passthrough_sends_the_caller_token_and_session_policy_to_minio_py(stsmo
 
 
 def test_caller_policy_is_refused_when_the_role_injects_one(stsmock, minio: MinioStub) -> None:
-    role = add_passthrough_role(stsmock, session_policy={"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
+    role = add_passthrough_role(
+        stsmock,
+        session_policy={
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+        },
+    )
     with pytest.raises(ClientError) as info:
         stsmock.sts_client().assume_role_with_web_identity(
-            RoleArn=role, RoleSessionName="pp", WebIdentityToken=stsmock.token("dev", aud="minio", policy="readwrite"),
+            RoleArn=role,
+            RoleSessionName="pp",
+            WebIdentityToken=stsmock.token("dev", aud="minio", policy="readwrite"),
             Policy='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}',
         )
     assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
@@ -284,9 +323,11 @@ def test_caller_policy_is_refused_when_the_role_injects_one(stsmock, minio: Mini
 def test_caller_policy_is_forwarded_compact_when_the_role_has_none(stsmock, minio: MinioStub) -> None:
     role = add_passthrough_role(stsmock)
     stsmock.sts_client().assume_role_with_web_identity(
-        RoleArn=role, RoleSessionName="pp", WebIdentityToken=stsmock.token("dev", aud="minio", policy="readwrite"),
+        RoleArn=role,
+        RoleSessionName="pp",
+        WebIdentityToken=stsmock.token("dev", aud="minio", policy="readwrite"),
         Policy='{"Version": "2012-10-17", "Statement": '
-               '[{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}',
+        '[{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}',
     )
     assert minio.sts_calls[0]["form"]["Policy"] == (
         '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}'
@@ -311,14 +352,24 @@ def test_minio_error_is_relayed_with_its_code_message_and_status(stsmock, minio:
     assert record["decision"] == "deny" and record["check"] == "upstream" and record["code"] == "InvalidParameterValue"
     assert record["upstream_status"] == 400 and record["upstream_latency_ms"] >= 0
 
-    raw = requests.post(stsmock.url, data={"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
-                                           "RoleArn": role, "WebIdentityToken": token}, timeout=10)
+    raw = requests.post(
+        stsmock.url,
+        data={
+            "Action": "AssumeRoleWithWebIdentity",
+            "Version": "2011-06-15",
+            "RoleArn": role,
+            "WebIdentityToken": token,
+        },
+        timeout=10,
+    )
     assert raw.status_code == 400
-    assert raw.text.startswith(PROLOG + f'<ErrorResponse xmlns="{STS_NS}"><Error><Type></Type>'
-                                        "<Code>InvalidParameterValue</Code>")
+    assert raw.text.startswith(
+        PROLOG + f'<ErrorResponse xmlns="{STS_NS}"><Error><Type></Type><Code>InvalidParameterValue</Code>'
+    )
 
-    provider = WebIdentityProvider(jwt_provider_func=lambda: {"access_token": token}, sts_endpoint=stsmock.url,
-                                   role_arn=role)
+    provider = WebIdentityProvider(
+        jwt_provider_func=lambda: {"access_token": token}, sts_endpoint=stsmock.url, role_arn=role
+    )
     with pytest.raises(ValueError):  # minio-py raises on any non-200 without parsing the body
         provider.retrieve()
 
@@ -328,7 +379,8 @@ def test_unparsable_upstream_error_keeps_status_and_derives_the_code(stsmock, mi
     role = add_passthrough_role(stsmock)
     with pytest.raises(ClientError) as info:
         stsmock.sts_client().assume_role_with_web_identity(
-            RoleArn=role, RoleSessionName="hh", WebIdentityToken=stsmock.token("dev", aud="minio", policy="readwrite"))
+            RoleArn=role, RoleSessionName="hh", WebIdentityToken=stsmock.token("dev", aud="minio", policy="readwrite")
+        )
     error = info.value.response
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 403 and error["Error"]["Code"] == "AccessDenied"
     assert "Forbidden by a proxy" in error["Error"]["Message"]
@@ -339,7 +391,8 @@ def test_upstream_timeout_is_the_profiles_communication_error(stsmock, minio: Mi
     minio.mode = "sleep"  # 3 s > the 1 s upstream timeout
     with pytest.raises(ClientError) as info:
         stsmock.sts_client().assume_role_with_web_identity(
-            RoleArn=arn("minio-broker"), RoleSessionName="tt", WebIdentityToken=stsmock.token("dev", aud="app"))
+            RoleArn=arn("minio-broker"), RoleSessionName="tt", WebIdentityToken=stsmock.token("dev", aud="app")
+        )
     # IDPCommunicationError on the wire of the minio profile is InvalidParameterValue/400 (MinIO's catch-all)
     assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
     assert "timed out" in info.value.response["Error"]["Message"]

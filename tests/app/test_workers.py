@@ -25,7 +25,9 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="--workers needs
 def two_workers(tmp_path: Path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--port", "0", "--data-dir", str(tmp_path), "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     line = proc.stdout.readline()
     match = re.search(r"(http://\S+)", line)
@@ -37,14 +39,18 @@ def two_workers(tmp_path: Path):
 
 
 def _get(url: str, token: str | None = None) -> dict:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}", "Connection": "close"} if token else {"Connection": "close"})
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {token}", "Connection": "close"} if token else {"Connection": "close"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
 def _post(url: str, token: str, body: dict) -> dict:
     request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST",
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Connection": "close"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -63,8 +69,12 @@ def test_workers_share_port_and_state(two_workers):
     assert firsts == {new_kid}
 
     # Revocation: a subject revoked through one worker is rejected by all of them.
-    sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1",
-                       config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}))
+    sts = boto3.client(
+        "sts",
+        endpoint_url=url,
+        region_name="us-east-1",
+        config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}),
+    )
     token = _post(url + "/admin/tokens", admin, {"sub": "worker-user", "aud": "sts.amazonaws.com"})["token"]
     role = "arn:aws:iam::000000000000:role/stsmock-dev"
     for _ in range(4):
@@ -72,9 +82,12 @@ def test_workers_share_port_and_state(two_workers):
     _post(url + "/admin/revocations", admin, {"by": "sub", "value": "worker-user"})
     for _ in range(6):
         with pytest.raises(ClientError) as excinfo:
-            boto3.client("sts", endpoint_url=url, region_name="us-east-1",
-                         config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1})
-                         ).assume_role_with_web_identity(RoleArn=role, RoleSessionName="wk", WebIdentityToken=token)
+            boto3.client(
+                "sts",
+                endpoint_url=url,
+                region_name="us-east-1",
+                config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}),
+            ).assume_role_with_web_identity(RoleArn=role, RoleSessionName="wk", WebIdentityToken=token)
         assert excinfo.value.response["Error"]["Code"] == "IDPRejectedClaim"
 
     # Clock: advancing it on one worker moves every worker's time.

@@ -36,18 +36,23 @@ def live_minio(stsmock) -> UpstreamForwarder:
         pytest.skip(SKIP)
     forwarder = stsmock.runtime.sts.ext.upstream
     assert isinstance(forwarder, UpstreamForwarder)
-    forwarder.put(forwarder.upstreams["minio"].model_copy(update={
-        "endpoint": os.environ["STSMOCK_MINIO_ENDPOINT"],
-        "admin_access_key": os.environ["STSMOCK_MINIO_ACCESS_KEY"],
-        "admin_secret_key": os.environ["STSMOCK_MINIO_SECRET_KEY"],
-    }))
+    forwarder.put(
+        forwarder.upstreams["minio"].model_copy(
+            update={
+                "endpoint": os.environ["STSMOCK_MINIO_ENDPOINT"],
+                "admin_access_key": os.environ["STSMOCK_MINIO_ACCESS_KEY"],
+                "admin_secret_key": os.environ["STSMOCK_MINIO_SECRET_KEY"],
+            }
+        )
+    )
     return forwarder
 
 
 def test_live_minio_error_is_relayed(stsmock, live_minio: UpstreamForwarder) -> None:
     with pytest.raises(ClientError) as info:
         stsmock.sts_client().assume_role_with_web_identity(
-            RoleArn="arn:aws:iam::000000000000:role/minio-broker", RoleSessionName="live",
+            RoleArn="arn:aws:iam::000000000000:role/minio-broker",
+            RoleSessionName="live",
             WebIdentityToken=stsmock.token("dev", aud="app"),
         )
     error = info.value.response

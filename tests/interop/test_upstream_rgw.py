@@ -139,8 +139,12 @@ def test_role_session_policy_narrows_rgw_credentials(rgw_upstream: CephRGW, stsm
 
     # A caller Policy cannot be combined with the role's (an upstream takes one Policy only).
     with pytest.raises(ClientError) as info:
-        assume(stsmock, "rgw-readonly", stsmock.token("carol", aud="reader"),
-               Policy='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}')
+        assume(
+            stsmock,
+            "rgw-readonly",
+            stsmock.token("carol", aud="reader"),
+            Policy='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}',
+        )
     assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
     assert decision(stsmock)["check"] == "upstream-session-policy"
 

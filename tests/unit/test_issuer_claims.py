@@ -17,9 +17,17 @@ def client(**kw) -> ClientSettings:
 
 def test_templates_fill_and_keep_types():
     c = client(claims={"env": "dev"})
-    out = render_templates({"tenant": "{form.tenant}", "who": "u={user.username}/{client.client_id}",
-                            "groups": "{user.groups}", "env": "{client.env}"},
-                           form={"tenant": "acme"}, user={"username": "al", "groups": ["a", "b"]}, client=c)
+    out = render_templates(
+        {
+            "tenant": "{form.tenant}",
+            "who": "u={user.username}/{client.client_id}",
+            "groups": "{user.groups}",
+            "env": "{client.env}",
+        },
+        form={"tenant": "acme"},
+        user={"username": "al", "groups": ["a", "b"]},
+        client=c,
+    )
     assert out == {"tenant": "acme", "who": "u=al/c1", "groups": ["a", "b"], "env": "dev"}
 
 
@@ -52,17 +60,20 @@ def test_scope_rules():
 
 
 def test_form_and_client_auth_rules():
-    settings = IssuerSettings.model_validate({"clients": [{"client_id": "c1", "client_secret": "s"},
-                                                           {"client_id": "pub"}]})
+    settings = IssuerSettings.model_validate(
+        {"clients": [{"client_id": "c1", "client_secret": "s"}, {"client_id": "pub"}]}
+    )
     with pytest.raises(OAuthError):
         Form([("a", "1"), ("a", "2")]).one("a")
     assert Form([("audience", "x"), ("audience", "y")]).many("audience") == ["x", "y"]
     assert authenticate_client(settings, {}, Form([("client_id", "pub")])).client_id == "pub"
     assert authenticate_client(settings, {}, Form([("client_id", "c1"), ("client_secret", "s")])).client_id == "c1"
-    for form, headers in [(Form([("client_id", "c1")]), {}),
-                          (Form([("client_id", "c1"), ("client_secret", "x")]), {}),
-                          (Form([]), {"Authorization": "Basic Yzpz"}),  # "c:s" unknown client
-                          (Form([("client_id", "other")]), {"Authorization": "Basic YzE6cw=="})]:
+    for form, headers in [
+        (Form([("client_id", "c1")]), {}),
+        (Form([("client_id", "c1"), ("client_secret", "x")]), {}),
+        (Form([]), {"Authorization": "Basic Yzpz"}),  # "c:s" unknown client
+        (Form([("client_id", "other")]), {"Authorization": "Basic YzE6cw=="}),
+    ]:
         with pytest.raises(OAuthError) as err:
             authenticate_client(settings, headers, form)
         assert err.value.error == "invalid_client" and err.value.status == 401

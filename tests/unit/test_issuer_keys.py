@@ -85,8 +85,15 @@ def verifies(jwks: dict, token: str) -> bool:
 
 def make_service(data_dir: Path, clock: Clock, **settings: Any) -> IssuerService:
     s = IssuerSettings.model_validate({"name": "unit", "algorithms": ALGS, **settings})
-    return IssuerService(s, issuer_url="http://127.0.0.1:1", data_dir=data_dir, clock=clock, store=Store(),
-                         audit=Audit(), revocations=Revocations())
+    return IssuerService(
+        s,
+        issuer_url="http://127.0.0.1:1",
+        data_dir=data_dir,
+        clock=clock,
+        store=Store(),
+        audit=Audit(),
+        revocations=Revocations(),
+    )
 
 
 def test_restart_keeps_keys_and_tokens_verify(tmp_path):
@@ -132,8 +139,14 @@ def test_rotate_then_retire(tmp_path):
 
 def test_publish_ahead_and_retire_immediately(tmp_path):
     clock = Clock()
-    keys = KeyManager(tmp_path, algorithms=["ES256"], default_alg="ES256", clock=clock,
-                      settings=KeySettings(publish_ahead_seconds=60, retire_grace_seconds=600), audit=Audit())
+    keys = KeyManager(
+        tmp_path,
+        algorithms=["ES256"],
+        default_alg="ES256",
+        clock=clock,
+        settings=KeySettings(publish_ahead_seconds=60, retire_grace_seconds=600),
+        audit=Audit(),
+    )
     keys.ensure()
     first_kid = keys.signing_key("ES256")[0]
     nxt = keys.rotate("ES256")
@@ -157,8 +170,15 @@ def test_publish_ahead_and_retire_immediately(tmp_path):
 @pytest.mark.parametrize("alg", ALGS)
 def test_jwks_entries_and_certificates(tmp_path, alg):
     clock = Clock()
-    keys = KeyManager(tmp_path, algorithms=[alg], default_alg=alg, clock=clock, settings=KeySettings(),
-                      audit=Audit(), common_name="realm-a")
+    keys = KeyManager(
+        tmp_path,
+        algorithms=[alg],
+        default_alg=alg,
+        clock=clock,
+        settings=KeySettings(),
+        audit=Audit(),
+        common_name="realm-a",
+    )
     keys.ensure()
     (entry,) = keys.jwks()["keys"]
     assert entry["alg"] == alg and entry["use"] == "sig" and entry["kid"]
@@ -175,8 +195,9 @@ def test_jwks_entries_and_certificates(tmp_path, alg):
 
 def test_corrupt_key_file_is_skipped(tmp_path):
     clock, audit = Clock(), Audit()
-    keys = KeyManager(tmp_path, algorithms=["RS256"], default_alg="RS256", clock=clock, settings=KeySettings(),
-                      audit=audit)
+    keys = KeyManager(
+        tmp_path, algorithms=["RS256"], default_alg="RS256", clock=clock, settings=KeySettings(), audit=audit
+    )
     keys.ensure()
     (tmp_path / "broken.json").write_text("{not json")
     keys.ensure()

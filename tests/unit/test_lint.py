@@ -19,17 +19,21 @@ ROOT = Path(__file__).resolve().parents[2]
 def _trust(provider: str = "{provider:default}", **conditions: str) -> dict:
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": f"arn:aws:iam::000000000000:oidc-provider/{provider}"},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {f"{provider}:{k}": v for k, v in conditions.items()}},
-        }],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": f"arn:aws:iam::000000000000:oidc-provider/{provider}"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {f"{provider}:{k}": v for k, v in conditions.items()}},
+            }
+        ],
     }
 
 
 BASE = {
-    "issuers": [{"name": "default", "clients": [{"client_id": "c", "client_secret": "s", "audience": "sts.amazonaws.com"}]}],
+    "issuers": [
+        {"name": "default", "clients": [{"client_id": "c", "client_secret": "s", "audience": "sts.amazonaws.com"}]}
+    ],
     "sts": {"roles": [{"name": "app", "trust_policy": _trust(aud="sts.amazonaws.com")}]},
 }
 
