@@ -44,9 +44,12 @@ HIGH_EVENTS = ("breakglass.", "admin.", "revocation.", "key.")
 def redact(value: Any) -> Any:
     """Drop secret-looking fields anywhere in a record; keep everything else."""
     if isinstance(value, dict):
-        return {k: ("[redacted]" if k.lower() in _SECRET_FIELDS else redact(v)) for k, v in value.items()}
+        return {
+            k: "[redacted]" if k.lower() in _SECRET_FIELDS else (redact(v) if isinstance(v, dict | list) else v)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [redact(v) if isinstance(v, dict | list) else v for v in value]
     return value
 
 
@@ -69,12 +72,12 @@ class AuditLog:
     def record(self, event: str, **fields: Any) -> None:
         severity = fields.pop("severity", None) or ("high" if event.startswith(HIGH_EVENTS[:1]) else "info")
         record: dict[str, Any] = {"ts": round(self._now(), 3), "event": event, "severity": severity, **redact(fields)}
-        record_id = self._store.append_audit(record)
+        body = json.dumps(record, separators=(",", ":"), default=str)  # serialised once, for the store and the file
+        record_id = self._store.append_audit(record, body)
         record = {"id": record_id, **record}
         if self._file is not None:
-            line = json.dumps(record, separators=(",", ":"), default=str)
             with self._lock:
-                self._file.write(line + "\n")
+                self._file.write(f'{{"id":{record_id},{body[1:]}\n')
         for callback in self._subscribers:
             try:
                 callback(record)

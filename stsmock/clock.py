@@ -53,9 +53,7 @@ class VirtualClock:
         if not raw:
             return
         state = json.loads(raw)
-        if state.get("pid_nonce") == id(self) and state["v"] == self._version:
-            return
-        if state["v"] != self._version or state.get("pid_nonce") != id(self):
+        if state["v"] != self._version:  # another process changed the clock
             self._offset, self._frozen_at, self._version = state["offset"], state["frozen_at"], state["v"]
 
     def now(self) -> float:
@@ -67,12 +65,14 @@ class VirtualClock:
         return time.time() + self._offset
 
     def freeze(self, at: float | None = None) -> None:
+        self._sync(force=True)  # apply changes on top of the latest shared state
         with self._lock:
             self._frozen_at = self.now() if at is None else float(at)
             self._publish()
 
     def unfreeze(self) -> None:
         """Let time flow again from the current virtual instant."""
+        self._sync(force=True)  # apply changes on top of the latest shared state
         with self._lock:
             if self._frozen_at is not None:
                 self._offset = self._frozen_at - time.time()
@@ -80,6 +80,7 @@ class VirtualClock:
             self._publish()
 
     def advance(self, seconds: float) -> None:
+        self._sync(force=True)  # apply changes on top of the latest shared state
         with self._lock:
             if self._frozen_at is not None:
                 self._frozen_at += seconds
@@ -88,6 +89,7 @@ class VirtualClock:
             self._publish()
 
     def set(self, at: float) -> None:
+        self._sync(force=True)  # apply changes on top of the latest shared state
         with self._lock:
             if self._frozen_at is not None:
                 self._frozen_at = float(at)
@@ -96,6 +98,7 @@ class VirtualClock:
             self._publish()
 
     def reset(self) -> None:
+        self._sync(force=True)  # apply changes on top of the latest shared state
         with self._lock:
             self._offset = 0.0
             self._frozen_at = None

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import random
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -72,6 +73,9 @@ _STS_TO_OAUTH = {
     "ExpiredTokenException": "invalid_grant",
 }
 
+
+#: Seconds an empty fault table is trusted before it is read again (see FaultEngine._surely_empty).
+EMPTY_RECHECK = 0.25
 
 class DropConnection(BaseException):  # noqa: N818 - a control-flow signal, not an error
     """Close the client's connection without an answer.
@@ -126,6 +130,7 @@ class FaultEngine:
         self.runtime = runtime
         self.store = runtime.store
         self._lock = threading.Lock()
+        self._empty_until = 0.0
 
     # -- rule management --------------------------------------------------
     def add(self, body: FaultBody | dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +154,7 @@ class FaultEngine:
                 "created_at": self.runtime.clock.now(),
             }
             self.store.put(KIND, _key(seq), rule)
+            self._empty_until = 0.0
         self.runtime.audit.record("fault.added", severity="high", rule=rule)
         return rule
 
@@ -177,6 +183,8 @@ class FaultEngine:
         self, *, endpoint: str, action: str | None = None, role_arn: str | None = None, client_id: str | None = None
     ) -> dict[str, Any] | None:
         """The first matching rule that fires for this call (consuming count/draws), else None."""
+        if self._surely_empty():
+            return None
         with self._lock:
             for key, rule in self.store.items(KIND):
                 if not _matches(rule["match"], endpoint, action, role_arn, client_id):
@@ -210,7 +218,22 @@ class FaultEngine:
         return None
 
     def has_rules(self) -> bool:
-        return bool(self.store.items(KIND))
+        return not self._surely_empty()
+
+    def _surely_empty(self) -> bool:
+        """True when no rule exists; an empty table is re-read at most every ``EMPTY_RECHECK`` seconds.
+
+        Every request asks, so the common case (no faults) must not cost a query. Rules added in
+        this process are seen at once; rules added by another ``--workers`` process within that interval.
+        """
+        mono = time.monotonic()
+        if mono < self._empty_until:
+            return True
+        if self.store.items(KIND):
+            self._empty_until = 0.0
+            return False
+        self._empty_until = mono + EMPTY_RECHECK
+        return True
 
 
 def _key(seq: int) -> str:

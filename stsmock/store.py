@@ -8,10 +8,12 @@ server database could back several replicas later.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,18 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One commit for everything written inside (the writes of one or several requests)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # -- namespaced records (codes, refresh tokens, sessions, break-glass state...) --
 
@@ -163,7 +177,10 @@ class Store:
 
     # -- audit --
 
-    def append_audit(self, record: dict[str, Any]) -> int:
+    def append_audit(self, record: dict[str, Any], body: str | None = None) -> int:
+        """Insert one record; ``body`` is its JSON when the caller already has it."""
+        if body is None:
+            body = json.dumps(record, separators=(",", ":"), default=str)
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO audit (ts, event, severity, subject, role, decision, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -174,7 +191,7 @@ class Store:
                     record.get("sub"),
                     record.get("role_arn"),
                     record.get("decision"),
-                    json.dumps(record, separators=(",", ":"), default=str),
+                    body,
                 ),
             )
         return int(cur.lastrowid or 0)
@@ -232,3 +249,43 @@ class Store:
                 "INSERT OR REPLACE INTO records (kind, key, value, expires_at) VALUES (?, ?, ?, ?)",
                 [(kind, k, json.dumps(v, separators=(",", ":")), e) for k, v, e in items],
             )
+
+
+class GroupCommit:
+    """Durable writes with one commit per event-loop turn, however many requests wrote.
+
+    A request hands over its writes and awaits them; everything submitted during the
+    same loop iteration is committed in one transaction, then every waiter resumes.
+    So a response is sent only after its session and audit record are on disk, and
+    under concurrency the commit cost is shared.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pending: list[tuple[list[Callable[[], None]], asyncio.Future[None]]] = []
+        self._scheduled = False
+
+    async def run(self, ops: list[Callable[[], None]]) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((ops, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        await future
+
+    def _flush(self) -> None:
+        batch, self._pending, self._scheduled = self._pending, [], False
+        try:
+            with self._store.transaction():
+                for ops, _ in batch:
+                    for op in ops:
+                        op()
+        except Exception as exc:  # the requests fail; nothing half-written is acknowledged
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)

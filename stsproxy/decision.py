@@ -8,6 +8,7 @@ computed twice.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ class DecisionRecord:
     fields: dict[str, Any] = field(default_factory=dict)
     trust: PolicyDecision | None = None
     permissions: PolicyDecision | None = None
+    #: Durable writes (e.g. the session record) committed together with the audit record.
+    writes: list[Callable[[], None]] = field(default_factory=list)
 
     def note(self, **values: Any) -> None:
         self.fields.update({k: v for k, v in values.items() if v is not None})

@@ -162,7 +162,8 @@ def format_expiration(epoch: float | int | datetime) -> str:
 
 
 def _escape(text: str) -> str:
-    text = _XML_INVALID.sub("\ufffd", text)
+    if not text.isprintable():  # only then can it hold characters XML 1.0 forbids
+        text = _XML_INVALID.sub("\ufffd", text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#xD;")
 
 

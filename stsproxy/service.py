@@ -8,6 +8,7 @@ happened and is written to the audit log exactly once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -100,6 +101,9 @@ class StsExtensions:
     upstream: Any = None
     #: (record: dict) -> None, for metrics.
     observe: Callable[[dict[str, Any]], None] | None = None
+    #: Runs a request's durable writes (session + audit) before its response leaves;
+    #: the composition root batches them into one commit per loop turn. Default: in order, now.
+    commit: Callable[[list[Callable[[], None]]], Awaitable[None]] | None = None
 
 
 class StsService:
@@ -181,11 +185,28 @@ class StsService:
             body_bytes = protocol.render_error(wire, request_id=request_id, profile=profile)
             status = wire.status
         audit_fields = record.as_audit()
-        self.audit.record("sts.decision", severity=audit_fields.pop("severity", None), **audit_fields)
+
+        def write_audit() -> None:
+            self.audit.record("sts.decision", severity=audit_fields.pop("severity", None), **audit_fields)
+
+        try:
+            await self._persist([*record.writes, write_audit])
+        except Exception:  # never hand out credentials whose session or audit record is not on disk
+            log.exception("STS request %s: could not persist its records", request_id)
+            wire = wire_error(InternalFailure("An internal error occurred.", check="persist"), profile)
+            body_bytes = protocol.render_error(wire, request_id=request_id, profile=profile)
+            status = wire.status
         if self.ext.observe is not None:
             self.ext.observe(audit_fields)
         headers = {"Content-Type": protocol.content_type(profile), **protocol.response_headers(profile, request_id)}
         return HttpResponse(status, headers, body_bytes)
+
+    async def _persist(self, ops: list[Callable[[], None]]) -> None:
+        if self.ext.commit is not None:
+            await self.ext.commit(ops)
+            return
+        for op in ops:
+            op()
 
     async def close(self) -> None:
         await self.verifier.close()
@@ -709,7 +730,9 @@ class StsService:
         creds = mint(self.codec, now=now, duration=duration, session=session)
         stored = {k: v for k, v in session.items() if k not in ("policy",)}
         stored.update(exp=creds.expiration, iat=int(now))
-        self.store.put(SESSION_KIND, creds.access_key_id, stored, expires_at=creds.expiration)
+        record.writes.append(
+            functools.partial(self.store.put, SESSION_KIND, creds.access_key_id, stored, expires_at=creds.expiration)
+        )
         record.note(
             access_key_id=creds.access_key_id,
             expiration=protocol.format_expiration(creds.expiration),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import inspect
 import json
@@ -52,6 +53,11 @@ class JwksSource(Protocol):
         """Return a JWKS dict; raise :class:`IdpUnreachable` on network/HTTP/parse failure."""
 
 
+@functools.lru_cache(maxsize=1024)
+def _provider_id(issuer: str) -> str:
+    return re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", issuer)
+
+
 @dataclass(frozen=True)
 class TrustedIssuer:
     issuer: str
@@ -62,7 +68,7 @@ class TrustedIssuer:
     @property
     def provider_id(self) -> str:
         """The issuer without its scheme, as IAM names OIDC providers and condition keys."""
-        return re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", self.issuer)
+        return _provider_id(self.issuer)
 
     @classmethod
     def from_settings(cls, settings: TrustedIssuerSettings, *, timeout: float = 5.0) -> TrustedIssuer:
