@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import re
 import os
 import platform
 import shutil
@@ -350,6 +351,67 @@ async def run_cell(server: Server, req: Request, concurrency: int, n: int, cap: 
     )
 
 
+_WRK_LUA = """
+local bodies = {%(bodies)s}
+local n = 0
+wrk.method = "%(method)s"
+%(headers)s
+request = function()
+  n = n + 1
+  local body = nil
+  if #bodies > 0 then body = bodies[(n %% #bodies) + 1] end
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def _lua_string(data: bytes) -> str:
+    return "[==[" + data.decode() + "]==]"
+
+
+def _ms(text: str) -> float:
+    match = re.match(r"([\d.]+)(us|ms|s)", text)
+    if not match:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+async def run_cell_wrk(server: Server, req: Request, concurrency: int, cap: float, pin: bool) -> Cell:
+    """One cell driven by wrk (C, one thread): the load generator costs far less CPU than Python's."""
+    script = Path(tempfile.mkstemp(suffix=".lua", dir=server.workdir)[1])
+    headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in req.headers.items())
+    bodies = ", ".join(_lua_string(b) for b in (req.bodies or []))
+    script.write_text(_WRK_LUA % {"bodies": bodies, "method": req.method, "headers": headers})
+    argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, int(cap))}s", "--latency", "-s", str(script),
+            server.base + req.path]
+    if pin:
+        argv = ["taskset", "-c", ",".join(str(c) for c in GEN_CPU), *argv]
+    cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
+    peak = rss_mb(server.pid)
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    while proc.returncode is None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(proc.wait(), 0.25)
+        peak = max(peak, rss_mb(server.pid))
+    out = (await proc.stdout.read()).decode() if proc.stdout else ""
+    elapsed = time.perf_counter() - t0
+    cpu1 = cpu_seconds(server.pid)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)) if "Requests/sec" in out else 0.0
+    total = int(re.search(r"(\d+) requests in", out).group(1)) if "requests in" in out else 0
+    non2xx = int(re.search(r"Non-2xx or 3xx responses: (\d+)", out).group(1)) if "Non-2xx" in out else 0
+    sock = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out.split("Socket errors:")[1])) \
+        if "Socket errors:" in out else 0
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1)) if "50%" in out else float("nan")
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1)) if "99%" in out else float("nan")
+    return Cell(
+        server=server.spec.name, concurrency=concurrency, requests=total, seconds=round(elapsed, 3), rps=round(rps, 1),
+        p50_ms=round(p50, 2), p99_ms=round(p99, 2), errors=non2xx + sock,
+        server_cpu_pct=round(100 * (cpu1 - cpu0) / elapsed, 0), gen_cpu_pct=float("nan"),
+        peak_rss_mb=round(peak, 1), capped=False, first_error="" if not (non2xx + sock) else out[-300:],
+    )
+
+
 # --------------------------------------------------------------------------- scenarios
 
 
@@ -416,6 +478,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
     workdir = Path(tempfile.mkdtemp(prefix="stsmock-bench-"))
     servers: list[Server] = []
+    use_wrk = bool(shutil.which("wrk")) and not args.python_client
+    results["meta"]["load_generator"] = "wrk (1 thread)" if use_wrk else "python aiohttp client"
     try:
         rs_cfg = write_stsmock_config(workdir / "rs256.yaml", "RS256")
         es_cfg = write_stsmock_config(workdir / "es256.yaml", "ES256")
@@ -479,7 +543,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         cells.append(measured[cache_key])
                         continue
                     log(f"{sid}: {name} c={c} (load {loadavg()})")
-                    cell = await run_cell(live[name], req, c, prof["requests"], prof["cap"], prof["warmup"])
+                    if use_wrk:
+                        await run_cell(live[name], req, c, prof["warmup"], prof["cap"], prof["warmup"])  # warm-up
+                        cell = await run_cell_wrk(live[name], req, c, prof["cap"], args.pin)
+                    else:
+                        cell = await run_cell(live[name], req, c, prof["requests"], prof["cap"], prof["warmup"])
                     if cell.errors:
                         log(f"  {cell.errors} errors, first: {cell.first_error}")
                     measured[cache_key] = cell
@@ -514,6 +582,7 @@ def render(res: dict[str, Any]) -> str:
     out = [
         "# stsmock side-by-side benchmark",
         "",
+        f"- load generator: **{m.get('load_generator', 'python aiohttp client')}**",
         f"- mode: **{m['mode']}** ({m['profile']['requests']} requests or {m['profile']['cap']} s per cell, "
         f"whichever first; {m['profile']['warmup']} warm-up requests), pinned: {m['pinned']}",
         f"- machine: {m['cpus']} CPUs, Linux {m['kernel']}, Python {m['python']}, node {m['node']}, "
@@ -568,6 +637,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short cells (whole run ~1.5 min)")
     ap.add_argument("--pin", action="store_true", help="pin servers to CPU 0 and the load generator to CPU 1")
+    ap.add_argument("--python-client", action="store_true", help="use the Python load generator even if wrk exists")
     ap.add_argument("--out", default=str(BENCH / "results" / "latest.md"), help="markdown report path")
     ap.add_argument("--json", default=str(BENCH / "results" / "latest.json"), help="JSON results path")
     args = ap.parse_args()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,9 @@ class AdminClient:
         return cls(url, token)
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        import urllib.error  # loaded here: `stsmock serve` never needs the HTTP client
+        import urllib.request
+
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(  # noqa: S310 - URL is the user's stsmock server
             self.url + path,

@@ -10,9 +10,6 @@ import base64
 import json
 import os
 import shlex
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,10 @@ def server_url(url: str | None, data_dir: str | None) -> str:
 
 def fetch_client_token(base_url: str, client_id: str, client_secret: str) -> str:
     """client_credentials at the built-in issuer's token endpoint; returns the access token."""
+    import urllib.error  # loaded here: `stsmock serve` never needs the HTTP client
+    import urllib.parse
+    import urllib.request
+
     basic = base64.b64encode(
         f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(client_secret, safe='')}".encode()
     ).decode()

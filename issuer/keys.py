@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.x509.oid import NameOID
 from joserfc import jwk
 
@@ -46,12 +46,29 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def _int(value: str) -> int:
+    return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
+
+
+def _import_private(data: dict[str, Any]) -> Any:
+    """Load a persisted key. Our own RSA keys skip OpenSSL's slow consistency check (~30 ms per key
+    at every start); they were generated and written by us, atomically, with mode 0600."""
+    if data.get("kty") == "RSA" and "p" in data:
+        public = rsa.RSAPublicNumbers(_int(data["e"]), _int(data["n"]))
+        numbers = rsa.RSAPrivateNumbers(
+            _int(data["p"]), _int(data["q"]), _int(data["d"]), _int(data["dp"]), _int(data["dq"]), _int(data["qi"]), public
+        )
+        private = numbers.private_key(unsafe_skip_rsa_key_validation=True)
+        return jwk.RSAKey(private, private)
+    return jwk.import_key(data)
+
+
 class _Key:
     """One persisted key and its lifecycle timestamps."""
 
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
-        self.key = jwk.import_key(record["jwk"])
+        self.key = _import_private(record["jwk"])
         self.cert = x509.load_pem_x509_certificate(record["cert_pem"].encode())
 
     kid = property(lambda self: self.record["kid"])
