@@ -41,8 +41,10 @@ def summarise(raw: Path, top: int) -> str:
             continue
         count = int(n)
         total += count
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  if " (" in f else f for f in stack.split(";")]
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")" if " (" in f else f
+            for f in stack.split(";")
+        ]
         self_c[frames[-1]] += count
         for f in set(frames):
             incl[f] += count
@@ -61,9 +63,26 @@ async def main_async(a: argparse.Namespace) -> None:
         data = work / "data"
         argv = [str(run.STSMOCK_BIN), "serve", "--port", "0", "--data-dir", str(data)]
         # sample the first a.seconds of the process (spawn -> ready -> idle), then kill the whole group
-        spy = subprocess.Popen([str(PY_SPY), "record", "-r", "500", "--format", "raw", "-o", str(raw), *idle,
-                                "-d", str(int(a.seconds)), "--", *argv], start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = subprocess.Popen(
+            [
+                str(PY_SPY),
+                "record",
+                "-r",
+                "500",
+                "--format",
+                "raw",
+                "-o",
+                str(raw),
+                *idle,
+                "-d",
+                str(int(a.seconds)),
+                "--",
+                *argv,
+            ],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             spy.wait(a.seconds + 15)
         finally:
@@ -83,13 +102,31 @@ async def main_async(a: argparse.Namespace) -> None:
             req = run.JWKS_REQ
         else:
             req = run.TOKEN_REQ
-        spy = subprocess.Popen([str(PY_SPY), "record", "-r", "200", "--format", "raw", "-o", str(raw), *idle,
-                                "-d", str(int(a.seconds)), "-p", str(srv.pid)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = subprocess.Popen(
+            [
+                str(PY_SPY),
+                "record",
+                "-r",
+                "200",
+                "--format",
+                "raw",
+                "-o",
+                str(raw),
+                *idle,
+                "-d",
+                str(int(a.seconds)),
+                "-p",
+                str(srv.pid),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(0.5)
         cell = await run.run_cell(srv, req, a.concurrency, 10**9, a.seconds - 1, 100)
-        print(f"load during profile: {cell.rps:.0f} req/s, p50 {cell.p50_ms} ms, p99 {cell.p99_ms} ms, "
-              f"server CPU {cell.server_cpu_pct:.0f}% (py-spy sampling overhead included)")
+        print(
+            f"load during profile: {cell.rps:.0f} req/s, p50 {cell.p50_ms} ms, p99 {cell.p99_ms} ms, "
+            f"server CPU {cell.server_cpu_pct:.0f}% (py-spy sampling overhead included)"
+        )
         spy.wait(30)
     finally:
         srv.stop()

@@ -18,9 +18,9 @@ import asyncio
 import base64
 import contextlib
 import json
-import re
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -75,8 +75,11 @@ def loadavg() -> str:
 
 def ensure_peers() -> None:
     py = PEERS_VENV / "bin" / "python"
-    healthy = MOTO_BIN.exists() and py.exists() and subprocess.run(
-        [str(py), "-c", "import moto.server"], capture_output=True).returncode == 0
+    healthy = (
+        MOTO_BIN.exists()
+        and py.exists()
+        and subprocess.run([str(py), "-c", "import moto.server"], capture_output=True).returncode == 0
+    )
     if not healthy:
         log("installing moto[server] into bench/.venv-peers (one-off)")
         if PEERS_VENV.exists():  # partial or broken venv: start over
@@ -158,6 +161,7 @@ class Spec:
     config: Path | None = None
     reuse_data_dir: Path | None = None  # for "warm" stsmock starts
     no_pyc: bool = False  # stsmock: honour PYTHONDONTWRITEBYTECODE / no bytecode cache (compile from source)
+    workers: int = 1  # stsmock --workers N (never pinned: the workers need both CPUs)
 
 
 ALL_SERVERS: list[Server] = []  # safety net: main() stops every one of these on any exit
@@ -183,10 +187,20 @@ class Server:
         k = self.spec.kind
         if k == "stsmock":
             self.data_dir = self.spec.reuse_data_dir or Path(tempfile.mkdtemp(prefix="data-", dir=self.workdir))
-            argv = [str(STSMOCK_BIN), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                    "--data-dir", str(self.data_dir)]
+            argv = [
+                str(STSMOCK_BIN),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ]
             if self.spec.config:
                 argv += ["--config", str(self.spec.config)]
+            if self.spec.workers > 1:
+                argv += ["--workers", str(self.spec.workers)]
             return argv, "/healthz"
         if k == "moto":
             return [str(MOTO_BIN), "-H", "127.0.0.1", "-p", str(self.port)], "/moto-api/"
@@ -197,7 +211,7 @@ class Server:
     async def start(self, timeout: float = 30.0) -> float:
         argv, health = self._argv()
         logf = open(self.workdir / f"{self.spec.name}-{self.port}.log", "wb")  # noqa: SIM115
-        pin = self.pin
+        pin = self.pin and self.spec.workers == 1
 
         def pre() -> None:
             os.setpgrp()  # own process group: killpg gets the whole tree
@@ -215,8 +229,15 @@ class Server:
                 env.pop("PYTHONDONTWRITEBYTECODE", None)
                 env["PYTHONPYCACHEPREFIX"] = str(self.workdir / "pycache")
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=pre, cwd=self.workdir, env=env)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=pre,
+            cwd=self.workdir,
+            env=env,
+        )
         logf.close()
         url = self.base + health
         async with aiohttp.ClientSession() as s:
@@ -343,11 +364,19 @@ async def run_cell(server: Server, req: Request, concurrency: int, n: int, cap: 
     lat = sorted(latencies)
     done = len(lat)
     return Cell(
-        server=server.spec.name, concurrency=concurrency, requests=done, seconds=round(elapsed, 3),
+        server=server.spec.name,
+        concurrency=concurrency,
+        requests=done,
+        seconds=round(elapsed, 3),
         rps=round(done / elapsed, 1) if elapsed else 0.0,
-        p50_ms=round(pct(lat, 0.50), 2), p99_ms=round(pct(lat, 0.99), 2), errors=errors,
-        server_cpu_pct=round(100 * (cpu1 - cpu0) / elapsed, 0), gen_cpu_pct=round(100 * (gen1 - gen0) / elapsed, 0),
-        peak_rss_mb=round(peak, 1), capped=done < n, first_error=first_error,
+        p50_ms=round(pct(lat, 0.50), 2),
+        p99_ms=round(pct(lat, 0.99), 2),
+        errors=errors,
+        server_cpu_pct=round(100 * (cpu1 - cpu0) / elapsed, 0),
+        gen_cpu_pct=round(100 * (gen1 - gen0) / elapsed, 0),
+        peak_rss_mb=round(peak, 1),
+        capped=done < n,
+        first_error=first_error,
     )
 
 
@@ -383,8 +412,16 @@ async def run_cell_wrk(server: Server, req: Request, concurrency: int, cap: floa
     headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in req.headers.items())
     bodies = ", ".join(_lua_string(b) for b in (req.bodies or []))
     script.write_text(_WRK_LUA % {"bodies": bodies, "method": req.method, "headers": headers})
-    argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, int(cap))}s", "--latency", "-s", str(script),
-            server.base + req.path]
+    argv = [
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, int(cap))}s",
+        "--latency",
+        "-s",
+        str(script),
+        server.base + req.path,
+    ]
     if pin:
         argv = ["taskset", "-c", ",".join(str(c) for c in GEN_CPU), *argv]
     cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
@@ -400,15 +437,27 @@ async def run_cell_wrk(server: Server, req: Request, concurrency: int, cap: floa
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)) if "Requests/sec" in out else 0.0
     total = int(re.search(r"(\d+) requests in", out).group(1)) if "requests in" in out else 0
     non2xx = int(re.search(r"Non-2xx or 3xx responses: (\d+)", out).group(1)) if "Non-2xx" in out else 0
-    sock = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out.split("Socket errors:")[1])) \
-        if "Socket errors:" in out else 0
+    sock = (
+        sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out.split("Socket errors:")[1]))
+        if "Socket errors:" in out
+        else 0
+    )
     p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1)) if "50%" in out else float("nan")
     p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1)) if "99%" in out else float("nan")
     return Cell(
-        server=server.spec.name, concurrency=concurrency, requests=total, seconds=round(elapsed, 3), rps=round(rps, 1),
-        p50_ms=round(p50, 2), p99_ms=round(p99, 2), errors=non2xx + sock,
-        server_cpu_pct=round(100 * (cpu1 - cpu0) / elapsed, 0), gen_cpu_pct=float("nan"),
-        peak_rss_mb=round(peak, 1), capped=False, first_error="" if not (non2xx + sock) else out[-300:],
+        server=server.spec.name,
+        concurrency=concurrency,
+        requests=total,
+        seconds=round(elapsed, 3),
+        rps=round(rps, 1),
+        p50_ms=round(p50, 2),
+        p99_ms=round(p99, 2),
+        errors=non2xx + sock,
+        server_cpu_pct=round(100 * (cpu1 - cpu0) / elapsed, 0),
+        gen_cpu_pct=float("nan"),
+        peak_rss_mb=round(peak, 1),
+        capped=False,
+        first_error="" if not (non2xx + sock) else out[-300:],
     )
 
 
@@ -425,12 +474,31 @@ def write_stsmock_config(path: Path, alg: str) -> Path:
     return path
 
 
+def write_scaled_config(path: Path, roles: int, issuers: int) -> Path:
+    """The default config plus ``roles`` extra roles and ``issuers`` extra trusted issuers.
+
+    Measures that lookups are indexed: the request still targets stsmock-dev, among 10,000 roles.
+    """
+    cfg = yaml.safe_load((ROOT / "stsmock" / "default-config.yaml").read_text())
+    cfg["server"]["log_level"] = "warning"
+    base_trust = cfg["sts"]["roles"][0]["trust_policy"]
+    cfg["sts"]["roles"] += [
+        {"name": f"workload-{i:05d}", "trust_policy": base_trust, "max_session_duration": 3600} for i in range(roles)
+    ]
+    cfg["sts"]["trusted_issuers"] = [
+        {"issuer": f"https://idp-{i:03d}.example.invalid", "audiences": [f"aud-{i}"]} for i in range(issuers)
+    ]
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
 async def mint_tokens(base: str, n: int) -> list[str]:
     out = []
     async with aiohttp.ClientSession() as s:
         for _ in range(n):
-            async with s.post(base + "/token", data={"grant_type": "client_credentials"},
-                              headers={"Authorization": BASIC}) as r:
+            async with s.post(
+                base + "/token", data={"grant_type": "client_credentials"}, headers={"Authorization": BASIC}
+            ) as r:
                 r.raise_for_status()
                 out.append((await r.json())["access_token"])
     return out
@@ -439,9 +507,18 @@ async def mint_tokens(base: str, n: int) -> list[str]:
 def arwwi_bodies(tokens: list[str]) -> list[bytes]:
     from urllib.parse import urlencode
 
-    return [urlencode({"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", "RoleArn": ROLE_ARN,
-                       "RoleSessionName": f"bench-{i}", "WebIdentityToken": t}).encode()
-            for i, t in enumerate(tokens)]
+    return [
+        urlencode(
+            {
+                "Action": "AssumeRoleWithWebIdentity",
+                "Version": "2011-06-15",
+                "RoleArn": ROLE_ARN,
+                "RoleSessionName": f"bench-{i}",
+                "WebIdentityToken": t,
+            }
+        ).encode()
+        for i, t in enumerate(tokens)
+    ]
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -461,20 +538,69 @@ async def measure_startup(spec: Spec, workdir: Path, pin: bool, samples: int) ->
     return times
 
 
+_FIXTURE_TEST = """
+import pytest
+
+@pytest.mark.parametrize("i", range(15))
+def test_fixture(stsmock_server, i):
+    assert stsmock_server.url
+"""
+
+
+def measure_fixture(workdir: Path) -> list[float]:
+    """Per-test setup of the pytest plugin's ``stsmock_server`` (ms), excluding the first test."""
+    test = workdir / "test_fixture_timing.py"
+    test.write_text(_FIXTURE_TEST)
+    out = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "python"),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--durations=0",
+            "--durations-min=0",
+            "-o",
+            "addopts=",
+            "--rootdir",
+            str(workdir),
+            str(test),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        timeout=300,
+    ).stdout
+    setups = {int(m.group(2)): float(m.group(1)) * 1000 for m in re.finditer(r"([\d.]+)s setup .*\[(\d+)\]", out)}
+    return [round(setups[i], 1) for i in sorted(setups) if i > 0]
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     prof = PROFILES["quick" if args.quick else "full"]
     concs = CONCURRENCY
     results: dict[str, Any] = {
         "meta": {
-            "mode": "quick" if args.quick else "full", "pinned": args.pin, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "kernel": platform.release(), "profile": prof, "loadavg_start": loadavg(),
+            "mode": "quick" if args.quick else "full",
+            "pinned": args.pin,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "host": platform.node(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+            "profile": prof,
+            "loadavg_start": loadavg(),
             "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip(),
-            "moto": subprocess.run([str(PEERS_VENV / "bin" / "python"), "-c",
-                                    "import moto; print(moto.__version__)"], capture_output=True, text=True).stdout.strip(),
+            "moto": subprocess.run(
+                [str(PEERS_VENV / "bin" / "python"), "-c", "import moto; print(moto.__version__)"],
+                capture_output=True,
+                text=True,
+            ).stdout.strip(),
             "oauth2-mock-server": json.loads((O2_JS.parents[1] / "package.json").read_text())["version"],
         },
-        "scenarios": {}, "startup_ms": {}, "rss_mb": {},
+        "scenarios": {},
+        "startup_ms": {},
+        "rss_mb": {},
     }
     workdir = Path(tempfile.mkdtemp(prefix="stsmock-bench-"))
     servers: list[Server] = []
@@ -483,10 +609,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     try:
         rs_cfg = write_stsmock_config(workdir / "rs256.yaml", "RS256")
         es_cfg = write_stsmock_config(workdir / "es256.yaml", "ES256")
+        scaled_cfg = write_scaled_config(workdir / "scaled.yaml", roles=10_000, issuers=100)
         specs = {
             "stsmock": Spec("stsmock", "stsmock"),  # built-in default config (RS256)
             "stsmock-RS256": Spec("stsmock-RS256", "stsmock", rs_cfg),
             "stsmock-ES256": Spec("stsmock-ES256", "stsmock", es_cfg),
+            "stsmock --workers 2": Spec("stsmock --workers 2", "stsmock", rs_cfg, workers=2),
+            "stsmock, 10k roles + 100 issuers": Spec("stsmock, 10k roles + 100 issuers", "stsmock", scaled_cfg),
             "moto": Spec("moto", "moto"),
             "oauth2-mock-server": Spec("oauth2-mock-server", "oauth2-mock-server"),
         }
@@ -507,12 +636,23 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             log(f"startup x{n}: {key} (load {loadavg()})")
             results["startup_ms"][key] = await measure_startup(spec, workdir, args.pin, n)
 
+        log("pytest fixture: per-test setup")
+        results["fixture_ms"] = measure_fixture(workdir)
+
         # 2. long-lived servers for the load scenarios
         live: dict[str, Server] = {}
-        for key in ("stsmock", "stsmock-RS256", "stsmock-ES256", "moto", "oauth2-mock-server"):
+        for key in (
+            "stsmock",
+            "stsmock-RS256",
+            "stsmock-ES256",
+            "stsmock --workers 2",
+            "stsmock, 10k roles + 100 issuers",
+            "moto",
+            "oauth2-mock-server",
+        ):
             srv = Server(specs[key], workdir, args.pin)
             servers.append(srv)
-            await srv.start()
+            await srv.start(timeout=120)
             live[key] = srv
         await asyncio.sleep(1.0)
         for key, srv in live.items():
@@ -526,13 +666,34 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
         plan = [
             ("sts-arwwi", "STS AssumeRoleWithWebIdentity (POST /)", arwwi, ["stsmock", "moto"]),
-            ("token", "Token endpoint, client_credentials, RS256 (POST /token)", TOKEN_REQ,
-             ["stsmock-RS256", "oauth2-mock-server"]),
+            (
+                "token",
+                "Token endpoint, client_credentials, RS256 (POST /token)",
+                TOKEN_REQ,
+                ["stsmock-RS256", "oauth2-mock-server"],
+            ),
             ("jwks", "JWKS (GET /jwks)", JWKS_REQ, ["stsmock", "oauth2-mock-server"]),
-            ("token-alg", "stsmock token endpoint: RS256 vs ES256 (POST /token)", TOKEN_REQ,
-             ["stsmock-RS256", "stsmock-ES256"]),
+            (
+                "token-alg",
+                "stsmock token endpoint: RS256 vs ES256 (POST /token)",
+                TOKEN_REQ,
+                ["stsmock-RS256", "stsmock-ES256"],
+            ),
+            (
+                "workers",
+                "AssumeRoleWithWebIdentity: one process vs --workers 2 (not pinned)",
+                arwwi,
+                ["stsmock", "stsmock --workers 2"],
+            ),
+            (
+                "scale",
+                "AssumeRoleWithWebIdentity among 10,000 roles and 100 trusted issuers",
+                arwwi,
+                ["stsmock", "stsmock, 10k roles + 100 issuers"],
+            ),
         ]
         measured: dict[tuple[str, str, int], Cell] = {}
+        own_arwwi: dict[str, Request] = {}
         for sid, title, req, names in plan:
             cells = []
             la = loadavg()
@@ -543,11 +704,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         cells.append(measured[cache_key])
                         continue
                     log(f"{sid}: {name} c={c} (load {loadavg()})")
+                    cell_req = req
+                    if req is arwwi and name.startswith("stsmock") and name != "stsmock":
+                        if name not in own_arwwi:  # tokens from that server's own issuer
+                            own_arwwi[name] = Request(
+                                "POST", "/", FORM, arwwi_bodies(await mint_tokens(live[name].base, 32))
+                            )
+                        cell_req = own_arwwi[name]
                     if use_wrk:
-                        await run_cell(live[name], req, c, prof["warmup"], prof["cap"], prof["warmup"])  # warm-up
-                        cell = await run_cell_wrk(live[name], req, c, prof["cap"], args.pin)
+                        await run_cell(live[name], cell_req, c, prof["warmup"], prof["cap"], prof["warmup"])  # warm-up
+                        cell = await run_cell_wrk(live[name], cell_req, c, prof["cap"], args.pin)
                     else:
-                        cell = await run_cell(live[name], req, c, prof["requests"], prof["cap"], prof["warmup"])
+                        cell = await run_cell(live[name], cell_req, c, prof["requests"], prof["cap"], prof["warmup"])
                     if cell.errors:
                         log(f"  {cell.errors} errors, first: {cell.first_error}")
                     measured[cache_key] = cell
@@ -577,6 +745,10 @@ def ratio_line(cells: list[dict[str, Any]], a: str, b: str, label: str) -> str:
     return f"{label}: " + ", ".join(parts) + " (req/s ratio)"
 
 
+def _num(value: float) -> str:
+    return "–" if value != value else f"{value:.0f}"  # NaN: not measured (wrk)
+
+
 def render(res: dict[str, Any]) -> str:
     m = res["meta"]
     out = [
@@ -589,8 +761,8 @@ def render(res: dict[str, Any]) -> str:
         f"moto {m['moto']}, oauth2-mock-server {m['oauth2-mock-server']}",
         f"- run: {m['started']} → {m['finished']}; load average at start {m['loadavg_start']}, "
         f"at end {m['loadavg_end']}",
-        "- load generator: Python aiohttp client, keep-alive, N workers = concurrency, same machine "
-        "(it competes with the server for the CPUs; see `gen CPU %`)",
+        "- keep-alive connections = concurrency, on the same machine; with `--pin` the servers run on CPU 0 and "
+        "the load generator on CPU 1 (`--workers 2` is never pinned)",
         "",
     ]
     ratio_pairs = {
@@ -598,15 +770,24 @@ def render(res: dict[str, Any]) -> str:
         "token": ("stsmock-RS256", "oauth2-mock-server", "stsmock vs oauth2-mock-server"),
         "jwks": ("stsmock", "oauth2-mock-server", "stsmock vs oauth2-mock-server"),
         "token-alg": ("stsmock-ES256", "stsmock-RS256", "ES256 vs RS256"),
+        "workers": ("stsmock --workers 2", "stsmock", "--workers 2 vs one process"),
+        "scale": ("stsmock, 10k roles + 100 issuers", "stsmock", "10k roles vs default config"),
     }
     for sid, sc in res["scenarios"].items():
-        out += [f"## {sc['title']}", "", f"load average before section: {sc['loadavg']}", "",
-                "| server | concurrency | req/s | p50 ms | p99 ms | errors | srv CPU % | gen CPU % |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        out += [
+            f"## {sc['title']}",
+            "",
+            f"load average before section: {sc['loadavg']}",
+            "",
+            "| server | concurrency | req/s | p50 ms | p99 ms | errors | srv CPU % | gen CPU % |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for c in sc["cells"]:
             capped = " (time cap)" if c["capped"] else ""
-            out.append(f"| {c['server']} | {c['concurrency']} | {c['rps']:,.0f}{capped} | {c['p50_ms']:.2f} | "
-                       f"{c['p99_ms']:.2f} | {c['errors']} | {c['server_cpu_pct']:.0f} | {c['gen_cpu_pct']:.0f} |")
+            out.append(
+                f"| {c['server']} | {c['concurrency']} | {c['rps']:,.0f}{capped} | {c['p50_ms']:.2f} | "
+                f"{c['p99_ms']:.2f} | {c['errors']} | {c['server_cpu_pct']:.0f} | {_num(c['gen_cpu_pct'])} |"
+            )
         a, b, label = ratio_pairs[sid]
         out += ["", ratio_line(sc["cells"], a, b, label), ""]
         errs = [c for c in sc["cells"] if c["errors"]]
@@ -614,22 +795,36 @@ def render(res: dict[str, Any]) -> str:
             out.append(f"- first error from {c['server']} c={c['concurrency']}: `{c['first_error'][:160]}`")
         if errs:
             out.append("")
-    out += ["## Startup to ready (spawn → health/discovery URL answers 200)", "",
-            "| server | median ms | samples ms |", "|---|---:|---|"]
+    out += [
+        "## Startup to ready (spawn → health/discovery URL answers 200)",
+        "",
+        "| server | median ms | samples ms |",
+        "|---|---:|---|",
+    ]
     for k, v in res["startup_ms"].items():
         out.append(f"| {k} | {statistics.median(v):.0f} | {', '.join(f'{x:.0f}' for x in v)} |")
-    out += ["", "stsmock: 'fresh data dir' = new temp data dir per spawn (generates signing keys and the "
-            "database); 'warm data dir' reuses one (keys already on disk). stsmock's modules are an editable "
-            "install; rows without 'no .pyc' use a bytecode cache primed by an unmeasured first spawn (what a "
-            "normal install has); 'no .pyc' compiles them from source on every start (PYTHONDONTWRITEBYTECODE=1). moto: `/moto-api/`; "
-            "oauth2-mock-server: `/.well-known/openid-configuration`; stsmock: `/healthz`.", "",
-            "## Memory (VmRSS, whole process tree)", "",
-            "| server | idle MB | loaded (peak) MB |", "|---|---:|---:|"]
+    out += [
+        "",
+        "stsmock: 'fresh data dir' = new temp data dir per spawn (generates signing keys and the "
+        "database); 'warm data dir' reuses one (keys already on disk). stsmock's modules are an editable "
+        "install; rows without 'no .pyc' use a bytecode cache primed by an unmeasured first spawn (what a "
+        "normal install has); 'no .pyc' compiles them from source on every start (PYTHONDONTWRITEBYTECODE=1). moto: `/moto-api/`; "
+        "oauth2-mock-server: `/.well-known/openid-configuration`; stsmock: `/healthz`.",
+        "",
+        "## Memory (VmRSS, whole process tree)",
+        "",
+        "| server | idle MB | loaded (peak) MB |",
+        "|---|---:|---:|",
+    ]
     for k, v in res["rss_mb"].items():
         loaded = f"{v['loaded']:.1f}" if v["loaded"] is not None else "–"
         out.append(f"| {k} | {v['idle']:.1f} | {loaded} |")
-    out += ["", "idle: 1 s after ready, before any load (stsmock: before any request except the health poll); "
-            "loaded: peak of 4 Hz samples during that server's load cells.", ""]
+    out += [
+        "",
+        "idle: 1 s after ready, before any load (stsmock: before any request except the health poll); "
+        "loaded: peak of 4 Hz samples during that server's load cells.",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -638,6 +833,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="short cells (whole run ~1.5 min)")
     ap.add_argument("--pin", action="store_true", help="pin servers to CPU 0 and the load generator to CPU 1")
     ap.add_argument("--python-client", action="store_true", help="use the Python load generator even if wrk exists")
+    ap.add_argument("--no-readme", action="store_true", help="do not regenerate the README's performance section")
     ap.add_argument("--out", default=str(BENCH / "results" / "latest.md"), help="markdown report path")
     ap.add_argument("--json", default=str(BENCH / "results" / "latest.json"), help="JSON results path")
     args = ap.parse_args()
@@ -664,6 +860,11 @@ def main() -> int:
     Path(args.json).write_text(json.dumps(res, indent=2))
     print(md)
     log(f"wrote {args.out} and {args.json} in {res['meta']['wall_seconds']} s")
+    if not args.no_readme and Path(args.json).resolve() == (BENCH / "results" / "latest.json").resolve():
+        from readme import update  # bench/readme.py, next to this file
+
+        if update(ROOT / "README.md", res):
+            log("README.md performance section regenerated")
     return 0
 
 

@@ -56,7 +56,13 @@ def _import_private(data: dict[str, Any]) -> Any:
     if data.get("kty") == "RSA" and "p" in data:
         public = rsa.RSAPublicNumbers(_int(data["e"]), _int(data["n"]))
         numbers = rsa.RSAPrivateNumbers(
-            _int(data["p"]), _int(data["q"]), _int(data["d"]), _int(data["dp"]), _int(data["dq"]), _int(data["qi"]), public
+            _int(data["p"]),
+            _int(data["q"]),
+            _int(data["d"]),
+            _int(data["dp"]),
+            _int(data["dq"]),
+            _int(data["qi"]),
+            public,
         )
         private = numbers.private_key(unsafe_skip_rsa_key_validation=True)
         return jwk.RSAKey(private, private)

@@ -77,6 +77,7 @@ _STS_TO_OAUTH = {
 #: Seconds an empty fault table is trusted before it is read again (see FaultEngine._surely_empty).
 EMPTY_RECHECK = 0.25
 
+
 class DropConnection(BaseException):  # noqa: N818 - a control-flow signal, not an error
     """Close the client's connection without an answer.
 

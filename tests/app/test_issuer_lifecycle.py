@@ -29,6 +29,7 @@ async def _password(env, h, scope="openid offline_access") -> dict:
 async def test_refresh_rotation_and_reuse_revokes_family(issuer_env, issuer_h):
     env, h = issuer_env, issuer_h
     first = await _password(env, h)
+
     def refresh(rt: str):  # noqa: ANN202
         return env.client.post("/token", data={"grant_type": "refresh_token", "refresh_token": rt}, headers=h.web)
 

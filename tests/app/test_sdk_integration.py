@@ -134,3 +134,55 @@ def test_web_identity_token_file_from_env_command(served, tmp_path):
     exported = dict(shlex.split(line[len("export ") :])[0].split("=", 1) for line in out.stdout.splitlines())
     assert exported["AWS_WEB_IDENTITY_TOKEN_FILE"] == str(token_path.resolve())
     assert _whoami(_clean_env(tmp_path, **exported)) == "arn:aws:sts::000000000000:assumed-role/stsmock-dev/wif"
+
+
+def test_token_file_follows_the_virtual_clock(tmp_path):
+    """A refresh interval of an hour passes when the clock is advanced an hour, as on a kubelet."""
+    import json
+    import urllib.request
+
+    token_file = tmp_path / "token"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--token-file",
+            str(token_file),
+            "--token-refresh",
+            "1h",
+            "--log-format",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = re.search(r"(http://\S+)", proc.stdout.readline()).group(1)
+        first = token_file.read_text()
+        time.sleep(1.5)
+        assert token_file.read_text() == first  # an hour has not passed
+        admin = (tmp_path / "data" / "admin-token").read_text().strip()
+        request = urllib.request.Request(
+            url + "/admin/clock",
+            data=json.dumps({"action": "advance", "seconds": 3600}).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=10).read()
+        deadline = time.time() + 5
+        while token_file.read_text() == first and time.time() < deadline:
+            time.sleep(0.2)
+        assert token_file.read_text() != first
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    # --log-format json: every log line on stderr is a JSON object
+    lines = [line for line in proc.stderr.read().splitlines() if line.strip()]
+    assert lines and all(json.loads(line)["level"] for line in lines)
