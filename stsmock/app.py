@@ -8,6 +8,8 @@ the two planes, mounts the issuers (``default`` at the base URL, others under
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +121,23 @@ def build_runtime(
     return runtime
 
 
+#: Seconds between sweeps of expired records (codes, refresh tokens, sessions) from the store.
+PURGE_INTERVAL = 60.0
+
+
+async def _purge_expired(runtime: Runtime) -> None:
+    """Expired records are already invisible; this keeps the database from growing forever."""
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL)
+        try:
+            removed = runtime.store.purge_expired()
+        except Exception:  # a busy or read-only database must not stop the server
+            log.exception("purging expired records failed")
+            continue
+        if removed:
+            log.debug("purged %d expired records", removed)
+
+
 async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -158,7 +177,11 @@ def app_for_runtime(runtime: Runtime) -> web.Application:
     add_sts_routes(app, runtime.sts)
 
     async def _cleanup(app: web.Application) -> Any:
+        purger = asyncio.get_running_loop().create_task(_purge_expired(runtime))
         yield
+        purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purger
         await runtime.sts.close()
         runtime.audit.close()
         runtime.store.close()
