@@ -46,7 +46,9 @@ async def soak(seconds: int, concurrency: int, interval: int) -> list[tuple[floa
         while time.perf_counter() - started < seconds:
             cell = await run_cell_wrk(server, req, concurrency, interval, pin=False)
             samples.append((round(time.perf_counter() - started, 1), rss_mb(server.pid), cell.rps))
-            print(f"t={samples[-1][0]:>6}s rss={samples[-1][1]:.1f} MB rps={cell.rps:,.0f} load {loadavg()}", flush=True)
+            print(
+                f"t={samples[-1][0]:>6}s rss={samples[-1][1]:.1f} MB rps={cell.rps:,.0f} load {loadavg()}", flush=True
+            )
     finally:
         server.stop()
     return samples
