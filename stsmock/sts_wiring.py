@@ -37,8 +37,7 @@ def builtin_audiences(settings: IssuerSettings) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def trusted_issuers(runtime: Runtime) -> list[TrustedIssuer]:
-    settings = runtime.expanded_sts_settings()
+def trusted_issuers(runtime: Runtime, settings: StsSettings) -> list[TrustedIssuer]:
     out: list[TrustedIssuer] = []
     for name, service in runtime.issuers.items():
         out.append(
@@ -79,7 +78,7 @@ def upstream_forwarder(runtime: Runtime, settings: StsSettings) -> UpstreamForwa
 
 def build_sts(runtime: Runtime) -> StsService:
     settings = runtime.expanded_sts_settings()
-    verifier = TokenVerifier(trusted_issuers(runtime), settings.validation, clock=runtime.clock)
+    verifier = TokenVerifier(trusted_issuers(runtime, settings), settings.validation, clock=runtime.clock)
     for name, service in runtime.issuers.items():
         url = runtime.issuer_url(name)
         service.keys.on_change.append(lambda url=url: verifier.invalidate(url))  # type: ignore[misc]

@@ -45,6 +45,7 @@ class RoleRegistry:
     _by_arn: dict[str, Role] = field(default_factory=dict)
     _by_name: dict[str, Role] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _parsed: dict[tuple[str, str], Policy | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for role in self.settings.roles:
@@ -102,6 +103,12 @@ class RoleRegistry:
         prefix = f"arn:{self.settings.partition}:iam::{self.settings.account_id}:policy/"
         if not arn.startswith(prefix):
             return None
-        name = arn[len(prefix) :].rsplit("/", 1)[-1]
-        doc = self.settings.managed_policies.get(name)
-        return None if doc is None else parse_policy(doc, kind="session", name=f"managed:{name}")
+        return self.managed(arn[len(prefix) :].rsplit("/", 1)[-1], kind="session")
+
+    def managed(self, name: str, *, kind: str = "identity") -> Policy | None:
+        """A managed policy by name, parsed once (managed policies do not change at runtime)."""
+        key = (name, kind)
+        if key not in self._parsed:
+            doc = self.settings.managed_policies.get(name)
+            self._parsed[key] = None if doc is None else parse_policy(doc, kind=kind, name=f"managed:{name}")  # type: ignore[arg-type]
+        return self._parsed[key]

@@ -576,9 +576,9 @@ class StsService:
             return None
         identity: list[Policy] = list(role.identity) if role else []
         for name in session.get("policies") or ():
-            doc = self.settings.managed_policies.get(name)
-            if doc is not None:
-                identity.append(parse_policy(doc, kind="identity", name=f"managed:{name}"))
+            managed = self.roles.managed(name)
+            if managed is not None:
+                identity.append(managed)
         session_docs = self._session_policies(
             (session.get("policy") or [None])[0], tuple(session.get("policy_arns") or ())
         )
@@ -700,7 +700,7 @@ class StsService:
     def _session_policies(self, policy: str | None, policy_arns: tuple[str, ...] | list[str]) -> list[Policy]:
         out: list[Policy] = []
         if policy is not None:
-            out.append(parse_policy(policy, kind="session", name="session"))
+            out.append(_parse_session_policy(policy))
         for arn in policy_arns:
             managed = self.roles.managed_policy(arn)
             if managed is None:
@@ -764,6 +764,12 @@ class StsService:
 
     def session_for(self, access_key: str) -> dict[str, Any] | None:
         return self.store.get(SESSION_KIND, access_key)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_session_policy(text: str) -> Policy:
+    """Session policies are re-read on every signed call that checks permissions; parse each text once."""
+    return parse_policy(text, kind="session", name="session")
 
 
 def _as_tuple(creds: MintedCredentials) -> tuple[str, str, str, float]:
