@@ -21,7 +21,6 @@ import hmac
 import html
 import json
 import time
-from collections import deque
 from functools import cache
 from pathlib import Path
 from string import Template
@@ -260,16 +259,9 @@ class Console:
         return "".join(parts)
 
     def audit_records(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
-        """The most recent matching records, newest first."""
-        last: deque[dict[str, Any]] = deque(maxlen=AUDIT_PAGE_SIZE)
-        cursor = 0
-        while True:
-            batch = self.runtime.audit.query(after_id=cursor, limit=10_000, **filters)
-            last.extend(batch)
-            if len(batch) < 10_000:
-                break
-            cursor = batch[-1]["id"]
-        return list(reversed(last))
+        """The most recent matching records, newest first (one indexed query)."""
+        records: list[dict[str, Any]] = self.runtime.audit.query(limit=AUDIT_PAGE_SIZE, newest_first=True, **filters)
+        return records
 
     def audit(self, request: web.Request) -> str:
         q = request.query

@@ -207,6 +207,7 @@ class Store:
         until: float | None = None,
         after_id: int = 0,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]:
         clauses = ["id > ?"]
         args: list[Any] = [after_id]
@@ -226,7 +227,8 @@ class Store:
         if until is not None:
             clauses.append("ts <= ?")
             args.append(until)
-        sql = f"SELECT id, body FROM audit WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?"  # noqa: S608 - fixed columns
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT id, body FROM audit WHERE {' AND '.join(clauses)} ORDER BY id {order} LIMIT ?"  # noqa: S608
         args.append(max(1, min(limit, 10_000)))
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()

@@ -89,13 +89,23 @@ def _fill(driver, by_id: str, text: str) -> None:
 
 def _submit(driver, by_id: str) -> None:
     """Click a submit button and wait for the next page (so no stale element of the old one is read)."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, by_id).click()
-    WebDriverWait(driver, 15).until(ec.staleness_of(old))
+
+    def replaced(_driver) -> bool:
+        # chromedriver reports a node of the unloaded page either as a stale element or as
+        # "Node with given id does not belong to the document": both mean the new page is in.
+        try:
+            old.is_enabled()
+        except WebDriverException:
+            return _driver.execute_script("return document.readyState") == "complete"
+        return False
+
+    WebDriverWait(driver, 15).until(replaced)
 
 
 def test_console_pages_decoder_and_simulator(browser, stsmock):
