@@ -58,7 +58,7 @@ def _guard(svc: IssuerService, endpoint: str, fn: Handler, *, methods: tuple[str
                 error=exc.error,
                 check=exc.check,
             )
-            return exc.response()
+            return exc.response(debug=svc.settings.debug)
         except login.PageError as exc:
             return login.message_page("Error", str(exc), status=exc.status)
         except web.HTTPException:

@@ -29,19 +29,26 @@ class OAuthError(Exception):
         self.description = description
         self.status = status
         self.headers = dict(headers or {})
-        #: Name of the check that failed (audit only).
+        #: Name of the check that failed (audit record; the response too in debug mode).
         self.check = check
 
-    def body(self) -> dict[str, str]:
+    def body(self, *, debug: bool = False) -> dict[str, str]:
         out = {"error": self.error}
-        if self.description:
-            out["error_description"] = self.description
+        description = self.description
+        if debug and self.check:
+            description = f"{description} [check: {self.check}]".strip()
+        if description:
+            out["error_description"] = description
         return out
 
-    def response(self) -> web.Response:
+    def response(self, *, debug: bool = False) -> web.Response:
+        """The RFC 6749 JSON error; ``debug`` names the failed check in ``error_description``."""
         headers = {"Cache-Control": "no-store", "Pragma": "no-cache", **self.headers}
         return web.Response(
-            status=self.status, text=json.dumps(self.body()), content_type="application/json", headers=headers
+            status=self.status,
+            text=json.dumps(self.body(debug=debug)),
+            content_type="application/json",
+            headers=headers,
         )
 
 

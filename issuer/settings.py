@@ -122,6 +122,8 @@ class IssuerSettings(Strict):
     device_code_ttl: int = Field(default=600, ge=1, le=86_400)
     device_poll_interval: int = Field(default=5, ge=0, le=60)
     require_pkce: bool = False
+    #: Name the failed check in OAuth error descriptions (it is always in the audit record).
+    debug: bool = False
     #: Audience ``aud`` emitted as a list even when it has one entry.
     audience_as_list: bool = False
     #: Issuers whose tokens are accepted as RFC 8693 subject_token (besides this one).

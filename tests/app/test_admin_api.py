@@ -102,3 +102,27 @@ def test_clock_and_keys_and_audit(stsmock_server):
     status, audit = _call(stsmock_server, "GET", "/admin/audit?event=admin")
     events = [r["event"] for r in audit["records"]]
     assert "admin.clock" in events and "admin.key_rotated" in events
+
+
+@pytest.mark.stsmock_config(
+    {"issuers": [{"name": "default", "debug": True, "clients": [{"client_id": "c1", "client_secret": "right-secret"}]}]}
+)
+def test_issuer_debug_mode_names_the_failed_check(stsmock_server):
+    import base64
+    import urllib.parse
+
+    basic = base64.b64encode(b"c1:right-secret").decode()
+    request = urllib.request.Request(
+        stsmock_server.url + "/token",
+        data=urllib.parse.urlencode({"grant_type": "password", "username": "nobody", "password": "x"}).encode(),
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    try:
+        urllib.request.urlopen(request, timeout=10)
+        raise AssertionError("expected an OAuth error")
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read())
+    assert body["error"] == "invalid_grant"
+    assert "[check: " in body["error_description"]
+    denied = stsmock_server.runtime.audit.query(event="token.denied")[-1]
+    assert denied["check"] and f"[check: {denied['check']}]" in body["error_description"]
