@@ -173,6 +173,7 @@ def keys() -> None:
 @click.option("--issuer", default=None)
 @admin_options
 def keys_list(issuer: str | None, url: str | None, admin_token: str | None, data_dir: str | None) -> None:
+    """Print issuer, kid, alg and state of every key (active, next, retired)."""
     path = "/admin/keys" + (f"?issuer={issuer}" if issuer else "")
     result = AdminClient.discover(url, admin_token, data_dir).call("GET", path)
     for name, items in result.items():
@@ -185,6 +186,7 @@ def keys_list(issuer: str | None, url: str | None, admin_token: str | None, data
 @click.option("--alg", default=None)
 @admin_options
 def keys_rotate(issuer: str, alg: str | None, url: str | None, admin_token: str | None, data_dir: str | None) -> None:
+    """Publish a new signing key; the old one stays in the JWKS for the grace period."""
     result = AdminClient.discover(url, admin_token, data_dir).call(
         "POST", "/admin/keys/rotate", {"issuer": issuer, "alg": alg}
     )
@@ -199,6 +201,7 @@ def keys_rotate(issuer: str, alg: str | None, url: str | None, admin_token: str 
 def keys_retire(
     kid: str, issuer: str, immediately: bool, url: str | None, admin_token: str | None, data_dir: str | None
 ) -> None:
+    """Retire KID: kept in the JWKS for the grace period, or removed at once with --now."""
     client = AdminClient.discover(url, admin_token, data_dir)
     result = client.call("POST", f"/admin/keys/{kid}/retire", {"issuer": issuer, "immediately": immediately})
     click.echo(json.dumps(result, indent=2))
