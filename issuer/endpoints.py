@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from issuer import authorize, device, login
+from issuer.claims import PROTOCOL_CLAIMS
 from issuer.clients import authenticate_client, read_form
 from issuer.errors import OAuthError, invalid_request, invalid_token
 from issuer.grants import TokenContext
@@ -184,25 +185,8 @@ def _userinfo(svc: IssuerService) -> Handler:
     return handler
 
 
-_NOT_USERINFO = frozenset(
-    {
-        "iss",
-        "aud",
-        "exp",
-        "iat",
-        "nbf",
-        "jti",
-        "azp",
-        "client_id",
-        "scope",
-        "auth_time",
-        "nonce",
-        "act",
-        "may_act",
-        "typ",
-        "cnf",
-    }
-)
+#: Protocol claims that are not about the user (``sub`` and ID-token hashes aside).
+_NOT_USERINFO = PROTOCOL_CLAIMS - {"sub", "at_hash", "c_hash", "sid"}
 
 
 # -- authorize / device pages -------------------------------------------------------------------

@@ -26,6 +26,12 @@ MANDATORY_ALG = "RS256"
 PROMPT_VALUES = ["none", "login", "consent", "select_account"]
 
 
+#: Protocol claims our tokens carry, advertised in discovery alongside the configured user claims.
+SUPPORTED_PROTOCOL_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "azp", "auth_time", "nonce", "scope", "client_id", "act"}
+)
+
+
 class IssuerService:
     def __init__(
         self,
@@ -105,24 +111,7 @@ class IssuerService:
             "introspection_endpoint_auth_methods_supported": auth_methods[:2],
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "code_challenge_methods_supported": ["S256", "plain"],
-            "claims_supported": sorted(
-                {
-                    "iss",
-                    "sub",
-                    "aud",
-                    "exp",
-                    "iat",
-                    "nbf",
-                    "jti",
-                    "azp",
-                    "auth_time",
-                    "nonce",
-                    "scope",
-                    "client_id",
-                    "act",
-                    *user_claims,
-                }
-            ),
+            "claims_supported": sorted(SUPPORTED_PROTOCOL_CLAIMS | set(user_claims)),
             "claim_types_supported": ["normal"],
             "prompt_values_supported": PROMPT_VALUES,
             "request_parameter_supported": False,

@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 import signal
-import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 import jwt
 import pytest
 from click.testing import CliRunner
+from serve_process import ServeProcess  # tests/app is on sys.path (pytest rootdir import mode)
 
 from cli.main import cli
 
 
-class Serve:
-    def __init__(self, data_dir: Path, *extra: str, port: int = 0) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.line = self.proc.stdout.readline()
-        match = re.search(
-            r"stsmock ready at (http://[\d.:]+) \((?:listening on (http://[\d.:]+), )?admin token: (.+)\)", self.line
-        )
-        assert match, (self.line, self.proc.poll())
-        self.url = match.group(2) or match.group(1)
-        self.data_dir = data_dir
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=15)
-
+class Serve(ServeProcess):
     def cli(self, *args: str) -> str:
         result = CliRunner().invoke(cli, [*args, "--data-dir", str(self.data_dir)], catch_exceptions=False)
         assert result.exit_code == 0, result.output

@@ -6,17 +6,13 @@ URL and fetches discovery and JWKS like it would from Keycloak or GitHub Actions
 
 from __future__ import annotations
 
-import json
-import re
 import signal
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 from botocore.exceptions import ClientError
+from serve_process import ServeProcess  # tests/app is on sys.path (pytest rootdir import mode)
 
 from stsmock.config import parse_config
 from stsmock.pytest_plugin import StsmockHelper, start_server
@@ -39,40 +35,9 @@ def company_idp(tmp_path: Path):
             }
         )
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "serve",
-            "--port",
-            "0",
-            "--config",
-            str(config),
-            "--data-dir",
-            str(tmp_path / "idp"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = re.search(r"(http://\S+)", proc.stdout.readline()).group(1)
-    admin = (tmp_path / "idp" / "admin-token").read_text().strip()
-
-    def call(path: str, body: dict) -> dict:
-        request = urllib.request.Request(
-            url + path,
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
-    yield url, call, proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
+    server = ServeProcess(tmp_path / "idp", "--config", str(config))
+    yield server.url, lambda path, body: server.admin("POST", path, body), server.proc
+    server.stop()
 
 
 @pytest.fixture

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from serve_process import ServeProcess  # tests/app is on sys.path (pytest rootdir import mode)
 
 ROLE = "arn:aws:iam::000000000000:role/stsmock-dev"
 WHOAMI = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
@@ -40,30 +39,8 @@ def _whoami(env: dict[str, str]) -> str:
 @pytest.fixture
 def served(tmp_path: Path):
     token_file = tmp_path / "token"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "serve",
-            "--port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--token-file",
-            str(token_file),
-            "--token-refresh",
-            "1s",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    url = re.search(r"(http://\S+)", line).group(1)
-    yield url, token_file, tmp_path / "data"
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=15)
+    with ServeProcess(tmp_path / "data", "--token-file", str(token_file), "--token-refresh", "1s") as server:
+        yield server.url, token_file, tmp_path / "data"
 
 
 def test_token_file_is_kept_fresh_and_used_by_boto3(served, tmp_path):
@@ -142,38 +119,18 @@ def test_token_file_follows_the_virtual_clock(tmp_path):
     import urllib.request
 
     token_file = tmp_path / "token"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "serve",
-            "--port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--token-file",
-            str(token_file),
-            "--token-refresh",
-            "1h",
-            "--log-format",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    server = ServeProcess(
+        tmp_path / "data", "--token-file", str(token_file), "--token-refresh", "1h", "--log-format", "json"
     )
     try:
-        url = re.search(r"(http://\S+)", proc.stdout.readline()).group(1)
         first = token_file.read_text()
         time.sleep(1.5)
         assert token_file.read_text() == first  # an hour has not passed
-        admin = (tmp_path / "data" / "admin-token").read_text().strip()
         request = urllib.request.Request(
-            url + "/admin/clock",
+            server.url + "/admin/clock",
             data=json.dumps({"action": "advance", "seconds": 3600}).encode(),
             method="POST",
-            headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {server.admin_token}", "Content-Type": "application/json"},
         )
         urllib.request.urlopen(request, timeout=10).read()
         deadline = time.time() + 5
@@ -181,8 +138,7 @@ def test_token_file_follows_the_virtual_clock(tmp_path):
             time.sleep(0.2)
         assert token_file.read_text() != first
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
+        server.stop()
     # --log-format json: every log line on stderr is a JSON object
-    lines = [line for line in proc.stderr.read().splitlines() if line.strip()]
+    lines = [line for line in server.proc.stderr.read().splitlines() if line.strip()]
     assert lines and all(json.loads(line)["level"] for line in lines)

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -17,25 +13,15 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from serve_process import ServeProcess  # tests/app is on sys.path (pytest rootdir import mode)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="--workers needs fork()")
 
 
 @pytest.fixture
 def two_workers(tmp_path: Path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--port", "0", "--data-dir", str(tmp_path), "--workers", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    match = re.search(r"(http://\S+)", line)
-    assert match, (line, proc.stderr.read() if proc.poll() is not None else "")
-    token = (tmp_path / "admin-token").read_text().strip()
-    yield match.group(1), token, proc
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=15)
+    with ServeProcess(tmp_path, "--workers", "2") as server:
+        yield server.url, server.admin_token, server.proc
 
 
 def _get(url: str, token: str | None = None) -> dict:

@@ -1,0 +1,68 @@
+"""A real `stsmock serve` child process for tests that need the CLI, signals or several processes."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+_READY = re.compile(r"stsmock ready at (http://[\d.:]+) \((?:listening on (http://[\d.:]+), )?admin token: ([^;)]+)")
+
+
+class ServeProcess:
+    """``python -m cli.main serve --port 0 --data-dir DIR [extra...]``, waited for until ready."""
+
+    def __init__(self, data_dir: Path, *extra: str, port: int = 0) -> None:
+        self.data_dir = data_dir
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.line = self.proc.stdout.readline() if self.proc.stdout else ""
+        match = _READY.search(self.line)
+        if not match:
+            self.proc.kill()
+            raise AssertionError(
+                f"stsmock serve did not start: {self.line!r} {self.proc.stderr.read() if self.proc.stderr else ''}"
+            )
+        self.public_url = match.group(1)
+        #: Where it actually listens (differs from public_url behind --public-url).
+        self.url = match.group(2) or match.group(1)
+
+    @property
+    def admin_token(self) -> str:
+        return (self.data_dir / "admin-token").read_text(encoding="utf-8").strip()
+
+    def admin(self, method: str, path: str, body: dict | None = None) -> Any:
+        """Call the admin API with the data dir's admin token; a fresh connection each time."""
+        request = urllib.request.Request(
+            self.url + path,
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.admin_token}",
+                "Content-Type": "application/json",
+                "Connection": "close",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=15)
+
+    def __enter__(self) -> ServeProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
