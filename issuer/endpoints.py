@@ -101,7 +101,8 @@ def _token(svc: IssuerService) -> Handler:
             raise OAuthError("unsupported_grant_type", "grant_type not supported", check="grant_type")
         if grant_type not in client.grant_types:
             raise OAuthError("unauthorized_client", "grant_type not allowed for this client", check="grant_allowed")
-        body = await grant.handle(TokenContext(service=svc, request=request, form=form, client=client))
+        async with svc.audit.batched():  # the token.issued record is on disk before the token leaves
+            body = await grant.handle(TokenContext(service=svc, request=request, form=form, client=client))
         return json_response(body, no_store=True)
 
     return handler

@@ -6,6 +6,7 @@ never imports it, so dependency arrows point one way.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 
@@ -32,6 +33,9 @@ class StateStore(Protocol):
 class AuditSink(Protocol):
     def record(self, event: str, **fields: Any) -> None:
         """Write one structured audit record. Never pass secrets or whole tokens."""
+
+    def batched(self) -> AbstractAsyncContextManager[None]:
+        """Records made inside are durable when the block ends (group-committed with others)."""
 
 
 class Revocations(Protocol):

@@ -27,7 +27,7 @@ from .clock import VirtualClock
 from .config import Config, expand_placeholders
 from .middleware import error_middleware
 from .revocations import RevocationRegistry
-from .store import Store
+from .store import GroupCommit, Store
 
 log = logging.getLogger("stsmock")
 
@@ -49,6 +49,8 @@ class Runtime:
     admin_token_path: Path | None
     issuers: dict[str, IssuerService] = field(default_factory=dict)
     sts: Any = None
+    #: One transaction per event-loop turn for the durable writes of every request.
+    group_commit: GroupCommit | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def extension(self, key: str, factory: Any) -> Any:
@@ -83,6 +85,8 @@ def build_runtime(
     if share_clock:
         clock.share(lambda: store.get_meta("clock"), lambda value: store.set_meta("clock", value))
     audit = AuditLog(store, path=(data_dir / config.audit.file) if config.audit.file else None, now=clock.now)
+    group_commit = GroupCommit(store)
+    audit.use_group_commit(group_commit.run)
     revocation_listeners: list[Any] = []  # e.g. the upstream forwarder's MinIO revoke-tokens hook
 
     def _on_revoke(rec: dict[str, Any]) -> None:

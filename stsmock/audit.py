@@ -8,11 +8,14 @@ decision is computed once.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,10 @@ _SECRET_FIELDS = frozenset(
         "device_code",
     }
 )
+#: The records of the current ``batched()`` block (per task), or None outside one.
+_BATCH: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "stsmock_audit_batch", default=None
+)
 HIGH_EVENTS = ("breakglass.", "admin.", "revocation.", "key.")
 
 
@@ -61,6 +68,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[dict[str, Any]], None]] = []
         self._file = None
+        self._commit: Callable[[list[Callable[[], None]]], Awaitable[None]] | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -69,9 +77,39 @@ class AuditLog:
     def subscribe(self, callback: Callable[[dict[str, Any]], None]) -> None:
         self._subscribers.append(callback)
 
+    def use_group_commit(self, commit: Callable[[list[Callable[[], None]]], Awaitable[None]]) -> None:
+        """Let :meth:`batched` blocks share one transaction per event-loop turn with other requests."""
+        self._commit = commit
+
+    @contextlib.asynccontextmanager
+    async def batched(self) -> AsyncIterator[None]:
+        """Records made inside the block are committed (with other requests' writes) before it ends.
+
+        The caller's response therefore still leaves only after its audit record is on disk.
+        """
+        ops: list[Callable[[], None]] = []
+        token = _BATCH.set(ops)
+        try:
+            yield
+        finally:
+            _BATCH.reset(token)
+            if ops:
+                if self._commit is not None:
+                    await self._commit(ops)
+                else:
+                    for op in ops:
+                        op()
+
     def record(self, event: str, **fields: Any) -> None:
         severity = fields.pop("severity", None) or ("high" if event.startswith(HIGH_EVENTS[:1]) else "info")
         record: dict[str, Any] = {"ts": round(self._now(), 3), "event": event, "severity": severity, **redact(fields)}
+        batch = _BATCH.get()
+        if batch is not None:
+            batch.append(functools.partial(self._write, record))
+            return
+        self._write(record)
+
+    def _write(self, record: dict[str, Any]) -> None:
         body = json.dumps(record, separators=(",", ":"), default=str)  # serialised once, for the store and the file
         record_id = self._store.append_audit(record, body)
         record = {"id": record_id, **record}

@@ -19,7 +19,6 @@ from stsproxy.verify import StaticJwksSource, TokenVerifier, TrustedIssuer
 from . import breakglass as _breakglass
 from . import datadir
 from . import faults as _faults
-from .store import GroupCommit
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -96,6 +95,6 @@ def build_sts(runtime: Runtime) -> StsService:
             break_glass=_breakglass.engine_for(runtime).check,
             break_glass_used=_breakglass.engine_for(runtime).used,
             upstream=upstream_forwarder(runtime, settings),
-            commit=GroupCommit(runtime.store).run,
+            commit=runtime.group_commit.run if runtime.group_commit else None,
         ),
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,10 @@ class IssuerListAudit:
 
     def record(self, event: str, **fields: Any) -> None:
         self.events.append((event, fields))
+
+    @contextlib.asynccontextmanager
+    async def batched(self) -> AsyncIterator[None]:
+        yield
 
     def names(self) -> list[str]:
         return [e for e, _ in self.events]

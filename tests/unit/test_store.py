@@ -52,3 +52,26 @@ def test_group_commit_is_one_transaction_and_fails_together(store):
     asyncio.run(run())
     keys = [k for k, _ in store.items("s")]
     assert len(keys) == 20 and "x" not in keys  # the failed batch was rolled back whole
+
+
+def test_audit_batched_records_land_when_the_block_ends(store, tmp_path):
+    from stsmock.audit import AuditLog
+
+    audit = AuditLog(store, path=tmp_path / "audit.jsonl", now=store.clock.now)
+    audit.use_group_commit(GroupCommit(store).run)
+
+    async def run() -> None:
+        async with audit.batched():
+            audit.record("token.issued", sub="alice")
+            assert store.query_audit(event="token") == []  # not yet: waits for the shared commit
+        assert [r["sub"] for r in store.query_audit(event="token")] == ["alice"]
+        with pytest.raises(RuntimeError):
+            async with audit.batched():
+                audit.record("token.denied", sub="bob")
+                raise RuntimeError("the handler failed")
+        assert [r["sub"] for r in store.query_audit(event="token")] == ["alice", "bob"]  # still recorded
+
+    asyncio.run(run())
+    audit.record("admin.clock", action="freeze")  # outside a block: written at once
+    assert store.query_audit(event="admin")[0]["action"] == "freeze"
+    assert (tmp_path / "audit.jsonl").read_text().count("\n") == 3
