@@ -106,6 +106,7 @@ def build_runtime(
         revocations=revocations,
         admin_token=token,
         admin_token_path=token_path,
+        group_commit=group_commit,
         extras={"revocation_listeners": revocation_listeners},
     )
     for settings in config.issuers:

@@ -95,6 +95,6 @@ def build_sts(runtime: Runtime) -> StsService:
             break_glass=_breakglass.engine_for(runtime).check,
             break_glass_used=_breakglass.engine_for(runtime).used,
             upstream=upstream_forwarder(runtime, settings),
-            commit=runtime.group_commit.run if runtime.group_commit else None,
+            commit=runtime.group_commit.run if runtime.group_commit is not None else None,
         ),
     )

@@ -126,3 +126,11 @@ def test_issuer_debug_mode_names_the_failed_check(stsmock_server):
     assert "[check: " in body["error_description"]
     denied = stsmock_server.runtime.audit.query(event="token.denied")[-1]
     assert denied["check"] and f"[check: {denied['check']}]" in body["error_description"]
+
+
+def test_sts_and_token_endpoint_share_one_group_commit(stsmock_server):
+    """Durable writes of concurrent requests share a transaction; a wiring slip would lose that."""
+    runtime = stsmock_server.runtime
+    assert runtime.group_commit is not None
+    assert runtime.sts.ext.commit == runtime.group_commit.run
+    assert runtime.audit._commit == runtime.group_commit.run
