@@ -80,8 +80,15 @@ def _discovery(svc: IssuerService) -> Handler:
 
 
 def _jwks(svc: IssuerService) -> Handler:
+    last: list[Any] = [None, b""]  # the document last served and its JSON: keys change rarely
+
     async def handler(request: web.Request) -> web.StreamResponse:
-        return json_response(svc.jwks(), headers={"Cache-Control": "public, max-age=60"})
+        doc = svc.jwks()
+        if doc is not last[0]:
+            last[:] = [doc, json.dumps(doc).encode()]
+        return web.Response(
+            body=last[1], content_type="application/json", headers={"Cache-Control": "public, max-age=60"}
+        )
 
     return handler
 

@@ -135,10 +135,13 @@ class KeyManager:
         self._keys: dict[str, _Key] = {}
         #: Called after the key set changed (here or, via the directory, in another worker).
         self.on_change: list[Callable[[], None]] = []
+        #: (document, valid from, valid until) of the last JWKS built.
+        self._jwks_cache: tuple[dict[str, Any], float, float] | None = None
         self._dir_mtime = 0
 
     def _changed(self) -> None:
         self._dir_mtime = self._directory_mtime()
+        self._jwks_cache = None
         for callback in self.on_change:
             callback()
 
@@ -332,6 +335,20 @@ class KeyManager:
         return sorted(keys, key=rank)
 
     def jwks(self) -> dict[str, Any]:
+        """The public JWKS; rebuilt only when the key set changes or a key changes state."""
         self.reload_if_changed()
         now = self.clock.now()
-        return {"keys": [k.public_jwk() for k in self._ordered(now)]}
+        cached = self._jwks_cache
+        if cached is not None and cached[1] <= now < cached[2]:
+            return cached[0]
+        doc = {"keys": [k.public_jwk() for k in self._ordered(now)]}
+        # Valid until the next activation, retirement or expiry (and never for an earlier "now":
+        # the virtual clock may be set back).
+        moments = [
+            t
+            for k in self._keys.values()
+            for t in (k.record.get("activated_at"), k.record.get("retired_at"), k.record.get("expires_at"))
+            if t is not None and t > now
+        ]
+        self._jwks_cache = (doc, now, min(moments, default=float("inf")))
+        return doc

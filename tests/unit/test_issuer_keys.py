@@ -202,3 +202,40 @@ def test_corrupt_key_file_is_skipped(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     keys.ensure()
     assert "key.load_failed" in audit.events and len(keys.jwks()["keys"]) == 1
+
+
+def test_jwks_cache_follows_rotation_and_time(tmp_path):
+    """The JWKS is cached, but a rotation, a retirement deadline or the clock moving back rebuilds it."""
+    from issuer.keys import KeyManager
+    from issuer.settings import KeySettings
+
+    class Clock:
+        t = 1_000_000.0
+
+        def now(self) -> float:
+            return self.t
+
+    class Audit:
+        def record(self, event: str, **fields: object) -> None:
+            pass
+
+    clock = Clock()
+    keys = KeyManager(
+        tmp_path,
+        algorithms=["ES256"],
+        default_alg="ES256",
+        clock=clock,
+        settings=KeySettings(retire_grace_seconds=100),
+        audit=Audit(),
+    )
+    keys.ensure()
+    first = keys.jwks()
+    assert keys.jwks() is first  # cached
+    old_kid = first["keys"][0]["kid"]
+    new_kid = keys.rotate()["kid"]
+    rotated = keys.jwks()
+    assert [k["kid"] for k in rotated["keys"]] == [new_kid, old_kid]
+    clock.t += 101  # past the retired key's grace period
+    assert [k["kid"] for k in keys.jwks()["keys"]] == [new_kid]
+    clock.t -= 101  # the virtual clock set back: the old key is published again
+    assert [k["kid"] for k in keys.jwks()["keys"]] == [new_kid, old_kid]
