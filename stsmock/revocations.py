@@ -30,10 +30,20 @@ class RevocationRegistry:
         self._now = now
         self._on_revoke = on_revoke
         self._last_id = 0
+        self._seen_version = -1
         self._index: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        self._sync()
+        self._sync(force=True)
 
-    def _sync(self) -> None:
+    def _sync(self, force: bool = False) -> None:
+        """Pick up revocations added since the last look.
+
+        SQLite's data_version changes only when *another* connection (another worker) commits, so
+        in one process the common case costs a pragma, not a query; our own writes sync with force.
+        """
+        version = self._store.data_version()
+        if not force and version == self._seen_version:
+            return
+        self._seen_version = version
         for record in self._store.revocations(self._last_id):
             self._index[(record["by"], record["value"])].append(record)
             self._last_id = max(self._last_id, record["id"])
@@ -58,7 +68,7 @@ class RevocationRegistry:
                 "source": source,
             }
         )
-        self._sync()
+        self._sync(force=True)
         if self._on_revoke is not None:
             self._on_revoke(record)
         return record
@@ -84,7 +94,7 @@ class RevocationRegistry:
         return None
 
     def list(self) -> list[dict[str, Any]]:
-        self._sync()
+        self._sync(force=True)
         return self._store.revocations(0)
 
     def remove(self, revocation_id: int) -> bool:
@@ -92,5 +102,5 @@ class RevocationRegistry:
         if removed:
             self._index.clear()
             self._last_id = 0
-            self._sync()
+            self._sync(force=True)
         return removed

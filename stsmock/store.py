@@ -146,6 +146,12 @@ class Store:
 
     # -- revocations --
 
+    def data_version(self) -> int:
+        """Changes whenever another connection (e.g. another worker) committed to the database."""
+        with self._lock:
+            row = self._db.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
     def add_revocation(self, record: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             cur = self._db.execute(

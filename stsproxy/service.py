@@ -12,7 +12,6 @@ import functools
 import hashlib
 import ipaddress
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -128,6 +127,7 @@ class StsService:
         self.revocations = revocations
         self.roles = RoleRegistry(settings)
         self.ext = extensions or StsExtensions()
+        self._time_cache: tuple[int, dict[str, Any]] | None = None
         self._static_users = {
             u["access_key"]: (u["secret_key"], self._user_session(u)) for u in settings.users if "access_key" in u
         }
@@ -655,11 +655,18 @@ class StsService:
         return duration
 
     def _time_context(self) -> dict[str, Any]:
-        now = self.clock.now()
-        return {
-            "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-            "aws:EpochTime": str(int(now)),
-        }
+        """aws:CurrentTime / aws:EpochTime, formatted once per (virtual) second."""
+        second = int(self.clock.now())
+        cached = self._time_cache
+        if cached is None or cached[0] != second:
+            cached = self._time_cache = (
+                second,
+                {
+                    "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)),
+                    "aws:EpochTime": str(second),
+                },
+            )
+        return cached[1]
 
     def _trust_context(
         self,
@@ -726,7 +733,6 @@ class StsService:
     def _mint(self, session: dict[str, Any], duration: int, record: DecisionRecord) -> MintedCredentials:
         now = self.clock.now()
         session = {k: v for k, v in session.items() if v is not None}
-        session["sid"] = secrets.token_hex(8)
         creds = mint(self.codec, now=now, duration=duration, session=session)
         stored = {k: v for k, v in session.items() if k not in ("policy",)}
         stored.update(exp=creds.expiration, iat=int(now))
