@@ -104,54 +104,20 @@ def test_aws_cli_parses_response(stsmock, tmp_path):
     }
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         env.pop(key, None)
-    cli = [sys.executable, "-m", "awscli"]
-    out = subprocess.run(
-        [
-            *cli,
-            "sts",
-            "assume-role-with-web-identity",
-            "--endpoint-url",
-            stsmock.url,
-            "--region",
-            "us-east-1",
-            "--role-arn",
-            ROLE,
-            "--role-session-name",
-            "cli",
-            "--web-identity-token",
-            stsmock.token("cli-user"),
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+
+    def aws_assume(token: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "awscli", "sts", "assume-role-with-web-identity", "--endpoint-url", stsmock.url,
+             "--region", "us-east-1", "--role-arn", ROLE, "--role-session-name", "cli", "--web-identity-token", token,
+             *extra],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+
+    out = aws_assume(stsmock.token("cli-user"), "--output", "json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["AssumedRoleUser"]["Arn"].endswith("assumed-role/stsmock-dev/cli")
-    bad = subprocess.run(
-        [
-            *cli,
-            "sts",
-            "assume-role-with-web-identity",
-            "--endpoint-url",
-            stsmock.url,
-            "--region",
-            "us-east-1",
-            "--role-arn",
-            ROLE,
-            "--role-session-name",
-            "cli",
-            "--web-identity-token",
-            stsmock.token(aud="wrong"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    bad = aws_assume(stsmock.token(aud="wrong"))
     assert bad.returncode == 255
     assert "InvalidIdentityToken" in bad.stderr and "Incorrect token audience" in bad.stderr
 
