@@ -32,6 +32,19 @@ def server_url(url: str | None, data_dir: str | None) -> str:
     return str(info["url"]).rstrip("/")
 
 
+def s3_gateway_url(base: str, data_dir: str | None) -> str | None:
+    """The running server's S3 gateway URL (server.json), when it is the server at ``base``."""
+    if os.environ.get("STSMOCK_S3_URL"):
+        return os.environ["STSMOCK_S3_URL"].rstrip("/")
+    info = read_server_info(Path(data_dir).expanduser() if data_dir else default_data_dir()) or {}
+    if info.get("s3_url") and base in (
+        str(info.get("url", "")).rstrip("/"),
+        str(info.get("public_url", "")).rstrip("/"),
+    ):
+        return str(info["s3_url"]).rstrip("/")
+    return None
+
+
 def fetch_client_token(base_url: str, client_id: str, client_secret: str) -> str:
     """client_credentials at the built-in issuer's token endpoint; returns the access token."""
     import urllib.error  # loaded here: `stsmock serve` never needs the HTTP client
@@ -83,7 +96,7 @@ def assume_with_web_identity(
     return result
 
 
-def _credentials_output(result: dict[str, Any], fmt: str, endpoint: str) -> str:
+def _credentials_output(result: dict[str, Any], fmt: str, endpoint: str, s3_endpoint: str | None = None) -> str:
     creds = result["Credentials"]
     expiration = creds["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ")
     if fmt == "credential-process":
@@ -115,6 +128,8 @@ def _credentials_output(result: dict[str, Any], fmt: str, endpoint: str) -> str:
         "AWS_CREDENTIAL_EXPIRATION": expiration,
         "AWS_ENDPOINT_URL_STS": endpoint,
     }
+    if s3_endpoint:
+        lines["AWS_ENDPOINT_URL_S3"] = s3_endpoint
     return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items())
 
 
@@ -202,7 +217,8 @@ def _args(kwargs: dict[str, Any]) -> AssumeArgs:
 def assume(fmt: str, **kwargs: Any) -> None:
     """AssumeRoleWithWebIdentity and print the credentials."""
     args = _args(kwargs)
-    click.echo(_credentials_output(args.call(args.web_token()), fmt, args.base))
+    base = args.base
+    click.echo(_credentials_output(args.call(args.web_token()), fmt, base, s3_gateway_url(base, args.data_dir)))
 
 
 @click.command()
@@ -227,8 +243,11 @@ def env(web_identity_token_file: str | None, **kwargs: Any) -> None:
             "AWS_ROLE_ARN": args.role_arn,
             "AWS_ENDPOINT_URL_STS": args.base,
         }
+        s3 = s3_gateway_url(args.base, args.data_dir)
+        if s3:
+            lines["AWS_ENDPOINT_URL_S3"] = s3
         if args.session_name:
             lines["AWS_ROLE_SESSION_NAME"] = args.session_name
         click.echo("\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items()))
         return
-    click.echo(_credentials_output(args.call(web_token), "env", args.base))
+    click.echo(_credentials_output(args.call(web_token), "env", args.base, s3_gateway_url(args.base, args.data_dir)))

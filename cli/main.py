@@ -42,6 +42,12 @@ def cli() -> None:
 )
 @click.option("--token-refresh", type=DURATION, default="5m", show_default=True, help="Token file refresh interval.")
 @click.option("--workers", type=int, default=None, help="Worker processes sharing the port (SO_REUSEPORT).")
+@click.option(
+    "--s3-port",
+    type=int,
+    default=None,
+    help="S3 gateway port (default 8402; 0 picks a free port, and so does --port 0).",
+)
 def serve(
     config_path: str | None,
     host: str | None,
@@ -53,8 +59,9 @@ def serve(
     token_file: str | None,
     token_refresh: int,
     workers: int | None,
+    s3_port: int | None,
 ) -> None:
-    """Run the issuer and the STS in one process."""
+    """Run the issuer, the STS and the S3 gateway."""
     from stsmock.datadir import default_data_dir
     from stsmock.server import ServeOptions, main_guard, run
 
@@ -74,6 +81,8 @@ def serve(
         token_refresh=token_refresh,
         announce=_announce,
     )
+    effective_port = options.port
+    options.s3_port = s3_port if s3_port is not None else (0 if effective_port == 0 else config.gateway.port)
     sys.exit(main_guard(lambda: run(options, workers=workers or server.workers)))
 
 

@@ -173,9 +173,9 @@ def app_for_runtime(runtime: Runtime) -> web.Application:
     for name, service in runtime.issuers.items():
         add_issuer_routes(app, service, "" if name == "default" else f"/issuers/{name}")
     # feature routes (each feature module exposes install(app, runtime)); keep before the STS catch-all
-    from . import breakglass, console, faults, metrics, openapi, s3, simulate
+    from . import breakglass, console, faults, metrics, openapi, simulate
 
-    for feature in (faults, breakglass, simulate, metrics, openapi, console, s3):
+    for feature in (faults, breakglass, simulate, metrics, openapi, console):
         feature.install(app, runtime)
     from stsproxy.web import add_sts_routes
 

@@ -65,12 +65,24 @@ class RunningServer:
     runtime: Any
     _runner: Any
     _loop: _LoopThread
+    _gateway: Any = None
 
     @property
     def sts_endpoint(self) -> str:
         return self.url
 
+    @property
+    def s3_url(self) -> str:
+        """The S3 gateway for this server, started on first use (one embedded SeaweedFS per test session)."""
+        if self._gateway is None:
+            from .gateway import s3_test_listener
+
+            self._gateway = self._loop.run(s3_test_listener(self.runtime))
+        return str(self._gateway.url)
+
     def stop(self) -> None:
+        if self._gateway is not None:
+            self._loop.run(self._gateway.stop())
         self._loop.run(self._runner.cleanup())
 
 
@@ -170,6 +182,11 @@ class StsmockHelper:
     @property
     def url(self) -> str:
         return self.server.url
+
+    @property
+    def s3_url(self) -> str:
+        """Endpoint of an S3 gateway enforcing this server's credentials (embedded SeaweedFS behind it)."""
+        return self.server.s3_url
 
     @property
     def default_role_arn(self) -> str:

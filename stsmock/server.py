@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -33,6 +34,10 @@ class ServeOptions:
     announce: Callable[[str], None] = print
     #: Workers share the virtual clock through the store.
     share_clock: bool = False
+    #: S3 gateway port (0 = free port, None = no gateway); see stsmock.gateway.
+    s3_port: int | None = None
+    #: The embedded S3 store a --workers parent started for its workers.
+    s3_store: Any = None
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
@@ -85,6 +90,9 @@ async def serve(
     await site.start()
     for writer in writers:
         writer.start()
+    from .gateway import serve_gateway
+
+    gateway = await serve_gateway(runtime, options, worker=worker)
     if worker == 0:
         datadir.write_server_info(
             runtime.data_dir,
@@ -93,12 +101,14 @@ async def serve(
                 "public_url": base_url,
                 "pid": os.getpid(),
                 "admin_token_file": str(runtime.admin_token_path or ""),
+                **({"s3_url": gateway.url} if gateway else {}),
             },
         )
         where = runtime.admin_token_path or "config (admin.token)"
         bound = base_url_for(options.host, port, None)
         listening = f"listening on {bound}, " if bound != base_url else ""
-        options.announce(f"stsmock ready at {base_url} ({listening}admin token: {where})")
+        s3 = f"; s3 gateway at {gateway.url}" if gateway else ""
+        options.announce(f"stsmock ready at {base_url} ({listening}admin token: {where}{s3})")
     if ready is not None:
         ready()
     stop = asyncio.Event()
@@ -111,6 +121,8 @@ async def serve(
         log.info("stopping")
         for writer in writers:
             await writer.stop()
+        if gateway is not None:
+            await gateway.stop()
         await runner.cleanup()
 
 
