@@ -33,6 +33,8 @@ DEV_ROLE = "arn:aws:iam::000000000000:role/stsmock-dev"
 LIMITED_ROLE = "arn:aws:iam::000000000000:role/gw-limited"
 #: The statement every "denied action" test hits: deleting under protected/ is explicitly denied.
 DENY_SID = "DenyProtectedDelete"
+#: ... and writing under readonly/ (for clients that never delete single keys, e.g. restic init).
+DENY_WRITE_SID = "DenyReadonlyWrites"
 
 
 def on_ci() -> bool:
@@ -70,6 +72,12 @@ def _config(backend: dict[str, Any] | None) -> dict[str, Any]:
                             "Effect": "Deny",
                             "Action": "s3:DeleteObject",
                             "Resource": "arn:aws:s3:::*/protected/*",
+                        },
+                        {
+                            "Sid": DENY_WRITE_SID,
+                            "Effect": "Deny",
+                            "Action": "s3:PutObject",
+                            "Resource": "arn:aws:s3:::*/readonly/*",
                         },
                     ],
                 }
@@ -200,6 +208,24 @@ def stop_gateway(server: GatewayServer) -> None:
         server.proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         server.proc.kill()
+
+
+def run(
+    cmd: list[str], env: dict[str, str], *, ok: bool = True, timeout: float = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a client; with ``ok`` it must succeed (its output is in the assertion message)."""
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False)
+    if ok:
+        assert proc.returncode == 0, (
+            f"{cmd[0]} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
+def same_file(a: Path, b: Path) -> bool:
+    import hashlib
+
+    return hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
 
 
 def new_bucket(prefix: str = "gw") -> str:
