@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,12 +144,6 @@ def build_router(settings: GatewaySettings, store: SeaweedFS | None) -> BackendR
     return BackendRouter([backend])
 
 
-def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
-    from .server import bind_socket
-
-    return bind_socket(host, port, reuse_port=reuse_port)
-
-
 @dataclass
 class GatewayListener:
     url: str
@@ -220,8 +214,12 @@ def start_store(settings: GatewaySettings, data_dir: Path) -> SeaweedFS | None:
     return store
 
 
-async def serve_gateway(runtime: Runtime, options: Any, *, worker: int) -> GatewayService | None:
-    """The S3 listener for ``serve`` (None when disabled); workers share the parent's port and store."""
+async def serve_gateway(
+    runtime: Runtime, options: Any, *, worker: int, bind: Callable[..., socket.socket]
+) -> GatewayService | None:
+    """The S3 listener for ``serve`` (None when disabled); workers share the parent's port and store.
+
+    ``bind(host, port, reuse_port=)`` is the server's socket factory."""
     settings: GatewaySettings = runtime.config.gateway
     if options.s3_port is None or not settings.enabled:
         return None
@@ -258,4 +256,8 @@ async def s3_test_listener(runtime: Runtime) -> GatewayListener:
                 _TEST_STORE.start()
                 atexit.register(_TEST_STORE.stop)
         store = _TEST_STORE
-    return await start_listener(runtime, bind("127.0.0.1", 0), store)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    sock.setblocking(False)
+    return await start_listener(runtime, sock, store)

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 
 from . import xml
+from .backends import BackendRouter
 from .classify import bucket_arn, delete_objects_checks
 from .errors import S3Error
 from .payload import BodyPlan
 from .pipeline import RequestState
-from .ports import Decision
+from .ports import Authorizer, Clock, Decision
 from .sigv4 import EMPTY_SHA256
+from .stream import read_verified
 
-if TYPE_CHECKING:
-    from .proxy import Gateway
+
+class Gateway(Protocol):
+    """What these handlers use of :class:`stsproxy.gateway.proxy.Gateway`."""
+
+    router: BackendRouter
+    authorizer: Authorizer
+    clock: Clock
+
+    def may(self, state: RequestState, action: str, resource: str) -> bool: ...
+    def backend_headers(self, request: web.Request, plan: BodyPlan | None) -> dict[str, str]: ...
+    def backend_target(self, state: RequestState) -> tuple[str, str]: ...
+
 
 MAX_BODY = 2 * 1024 * 1024
 
@@ -56,8 +68,6 @@ async def list_buckets(gw: Gateway, request: web.Request, state: RequestState) -
 
 
 async def _read_body(request: web.Request, state: RequestState, plan: BodyPlan | None) -> bytes:
-    from .proxy import read_verified
-
     if plan is None:
         raise S3Error(
             "MissingContentLength", "You must provide the Content-Length HTTP header.", 411, "body-content-length"

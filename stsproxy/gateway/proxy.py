@@ -24,6 +24,7 @@ from .pipeline import RequestState, prepare
 from .ports import AuditSink, Authorizer, Clock, CredentialSource
 from .settings import GatewaySettings
 from .sigv4 import EMPTY_SHA256, canonical_query, is_presign_param
+from .stream import read_verified
 
 log = logging.getLogger("stsmock.gateway")
 _STATE: web.RequestKey[RequestState] = web.RequestKey("stsmock.gateway.state", RequestState)
@@ -259,18 +260,3 @@ class Gateway:
             raise
         if pending is not None:
             yield pending
-
-
-async def read_verified(request: web.Request, state: RequestState, plan: BodyPlan, *, limit: int) -> bytes:
-    """Read a small body whole (decoded) and verify it before anything is sent on."""
-    decoder, verifier = plan.decoder, plan.verifier
-    out = bytearray()
-    async for data in request.content.iter_any():
-        state.bytes_in += len(data)
-        if state.bytes_in > limit:
-            raise S3Error("EntityTooLarge", f"This request's body may be at most {limit} bytes.", 400, "body-too-large")
-        for piece in decoder.feed(data) if decoder is not None else (data,):
-            verifier.update(piece)
-            out += piece
-    verifier.finish(decoder.finish() if decoder is not None else None)
-    return bytes(out)
