@@ -69,7 +69,7 @@ def app_for_runtime(runtime: Runtime, *, token_files: Sequence[TokenFileSettings
         add_issuer_routes(app, service, "" if name == "default" else f"/issuers/{name}")
     console.add_routes(app)
     add_sts_routes(app, runtime.sts)  # the POST catch-all: keep last
-    writers = [TokenFileWriter.from_settings(runtime, spec) for spec in token_files]
+    writers = [TokenFileWriter.from_settings(runtime.issuers, spec, now=runtime.clock.now) for spec in token_files]
     app.cleanup_ctx.extend([_closing(runtime), _purging(runtime), _token_files(writers), _webhooks(runtime)])
     return app
 
