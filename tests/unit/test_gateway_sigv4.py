@@ -21,7 +21,9 @@ def _signed(method: str, url: str, *, headers: dict[str, str] | None = None, bod
     request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
     request.context["timestamp"] = NOW.strftime("%Y%m%dT%H%M%SZ")
     creds = Credentials(AK, SK, TOKEN)
-    (S3SigV4QueryAuth(creds, "s3", "eu-west-1", expires=300) if presign else S3SigV4Auth(creds, "s3", "eu-west-1")).add_auth(request)
+    (
+        S3SigV4QueryAuth(creds, "s3", "eu-west-1", expires=300) if presign else S3SigV4Auth(creds, "s3", "eu-west-1")
+    ).add_auth(request)
     prepared = request.prepare()
     target = prepared.url.split("127.0.0.1:8402", 1)[1]
     return parse_request(method, target, [("Host", "127.0.0.1:8402"), *prepared.headers.items()])
@@ -47,13 +49,17 @@ def test_botocore_signatures_verify(url: str, presign: bool) -> None:
     assert len(verify(req, auth, SK)) == 32
     with pytest.raises(S3Error) as exc:
         verify(req, auth, SK + "x")
-    assert exc.value.code == "SignatureDoesNotMatch" and exc.value.extra["StringToSign"].startswith("AWS4-HMAC-SHA256\n")
+    assert exc.value.code == "SignatureDoesNotMatch" and exc.value.extra["StringToSign"].startswith(
+        "AWS4-HMAC-SHA256\n"
+    )
 
 
 def test_raw_slash_in_query_still_verifies() -> None:
     """s3fs sends ``prefix=a/`` unencoded although the signature covers ``a%2F``."""
     req = _signed("GET", "http://127.0.0.1:8402/bkt?prefix=a%2F")
-    raw = parse_request("GET", req.raw_path + "?" + req.raw_query.replace("%2F", "/"), [(k, v[0]) for k, v in req.headers.items()])
+    raw = parse_request(
+        "GET", req.raw_path + "?" + req.raw_query.replace("%2F", "/"), [(k, v[0]) for k, v in req.headers.items()]
+    )
     auth = parse_auth(raw)
     assert auth is not None
     verify(raw, auth, SK)
@@ -95,7 +101,11 @@ def test_scope_and_query_parameter_errors() -> None:
         check_scope(auth, "us-east-1")
     assert exc.value.code == "AuthorizationHeaderMalformed" and exc.value.extra["Region"] == "us-east-1"
     presigned = _signed("GET", "http://127.0.0.1:8402/bkt/k", presign=True)
-    too_long = parse_request("GET", presigned.raw_path + "?" + presigned.raw_query.replace("X-Amz-Expires=300", "X-Amz-Expires=604801"), [("Host", "h")])
+    too_long = parse_request(
+        "GET",
+        presigned.raw_path + "?" + presigned.raw_query.replace("X-Amz-Expires=300", "X-Amz-Expires=604801"),
+        [("Host", "h")],
+    )
     with pytest.raises(S3Error) as exc:
         parse_auth(too_long)
     assert exc.value.code == "AuthorizationQueryParametersError"
@@ -120,20 +130,59 @@ def test_sigv2_is_refused_with_the_fix(target: str, headers: dict[str, str]) -> 
 
 def test_missing_or_bad_content_sha256() -> None:
     with pytest.raises(S3Error) as exc:
-        parse_auth(parse_request("GET", "/bkt/k", [("Host", "h"), ("X-Amz-Date", "20261201T100000Z"),
-                                                  ("Authorization", "AWS4-HMAC-SHA256 Credential=A/20261201/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00")]))
+        parse_auth(
+            parse_request(
+                "GET",
+                "/bkt/k",
+                [
+                    ("Host", "h"),
+                    ("X-Amz-Date", "20261201T100000Z"),
+                    (
+                        "Authorization",
+                        "AWS4-HMAC-SHA256 Credential=A/20261201/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
+                    ),
+                ],
+            )
+        )
     assert exc.value.code == "InvalidRequest"
     with pytest.raises(S3Error) as exc:
-        parse_auth(parse_request("GET", "/bkt/k", [("Host", "h"), ("X-Amz-Date", "20261201T100000Z"), ("x-amz-content-sha256", "nope"),
-                                                  ("Authorization", "AWS4-HMAC-SHA256 Credential=A/20261201/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00")]))
+        parse_auth(
+            parse_request(
+                "GET",
+                "/bkt/k",
+                [
+                    ("Host", "h"),
+                    ("X-Amz-Date", "20261201T100000Z"),
+                    ("x-amz-content-sha256", "nope"),
+                    (
+                        "Authorization",
+                        "AWS4-HMAC-SHA256 Credential=A/20261201/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
+                    ),
+                ],
+            )
+        )
     assert exc.value.code == "InvalidArgument"
 
 
 def test_backend_signature_verifies_like_a_client_signature() -> None:
     """What we send a backend passes the same verification a store does (RGW checks it on the wire too)."""
-    headers = {"host": "127.0.0.1:9000", "x-amz-content-sha256": "UNSIGNED-PAYLOAD", "content-type": "text/plain", "x-amz-meta-k": "v"}
-    signed = sign_backend("PUT", "/bkt/a%20b", "partNumber=1&uploadId=U", headers, access_key="AK", secret="SK",
-                          region="us-east-1", now=NOW.timestamp(), session_token="tok")
+    headers = {
+        "host": "127.0.0.1:9000",
+        "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+        "content-type": "text/plain",
+        "x-amz-meta-k": "v",
+    }
+    signed = sign_backend(
+        "PUT",
+        "/bkt/a%20b",
+        "partNumber=1&uploadId=U",
+        headers,
+        access_key="AK",
+        secret="SK",
+        region="us-east-1",
+        now=NOW.timestamp(),
+        session_token="tok",
+    )
     req = parse_request("PUT", "/bkt/a%20b?uploadId=U&partNumber=1", [*headers.items(), *signed.items()])
     auth = parse_auth(req)
     assert auth is not None and auth.session_token == "tok" and "x-amz-meta-k" in auth.signed_headers
