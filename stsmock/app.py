@@ -61,7 +61,10 @@ class Runtime:
         return engine
 
     def issuer_url(self, name: str) -> str:
-        return self.base_url if name == "default" else f"{self.base_url}/issuers/{name}"
+        settings = self.config.issuer(name)
+        if settings is None:
+            return self.base_url if name == "default" else f"{self.base_url}/issuers/{name}"
+        return self.base_url + settings.url_path
 
     def issuer_urls(self) -> dict[str, str]:
         return {name: self.issuer_url(name) for name in self.issuers} or {
@@ -170,8 +173,8 @@ def app_for_runtime(runtime: Runtime) -> web.Application:
     from .admin import add_admin_routes
 
     add_admin_routes(app, runtime)
-    for name, service in runtime.issuers.items():
-        add_issuer_routes(app, service, "" if name == "default" else f"/issuers/{name}")
+    for service in runtime.issuers.values():
+        add_issuer_routes(app, service, service.settings.mount_path)
     # feature routes (each feature module exposes install(app, runtime)); keep before the STS catch-all
     from . import breakglass, console, faults, metrics, openapi, s3, simulate
 

@@ -310,10 +310,10 @@ def _drop(request: web.Request) -> web.StreamResponse:
 
 def _endpoint_paths(runtime: Runtime) -> dict[str, str]:
     paths: dict[str, str] = {}
-    for name in runtime.issuers:
-        prefix = "" if name == "default" else f"/issuers/{name}"
-        paths[f"{prefix}/token"] = "token"
-        paths[f"{prefix}/jwks"] = "jwks"
+    for service in runtime.issuers.values():
+        prefix = service.settings.mount_path
+        paths[prefix + service.settings.endpoint_path("token")] = "token"
+        paths[prefix + service.settings.endpoint_path("jwks")] = "jwks"
     return paths
 
 
