@@ -338,7 +338,10 @@ from .assume import assume, env  # noqa: E402  (commands defined in their own mo
 cli.add_command(assume)
 cli.add_command(env)
 
+from .check import check  # noqa: E402
 from .toolkit import breakglass, faults, policy  # noqa: E402
+
+cli.add_command(check)
 
 cli.add_command(faults)
 cli.add_command(breakglass)

@@ -78,6 +78,7 @@ PRESET = Authelia(
         jwks_several_keys=False,
         access_token_jwt=False,
         public_https=False,
+        x5c_setting="a certificate_chain for the signing key (identity_providers.oidc.jwks[].certificate_chain)",
         policy_claim_setting=(
             "a claims_policy with custom_claims 'policy' listed under id_token (Authelia 4.39+), "
             "or MinIO role-policy mode"

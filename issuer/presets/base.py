@@ -91,6 +91,10 @@ class RelyingPartyFacts:
     aws_extra_condition_keys: tuple[str, ...] = ()
     #: Notes shown by ``stsmock check`` whatever the relying party.
     notes: tuple[str, ...] = ()
+    #: The IdP setting that adds ``x5c`` to its JWKS, if there is one.
+    x5c_setting: str = ""
+    #: With several keys, the signing key is reliably listed first (measured for Keycloak 26).
+    signing_key_first: bool = False
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,7 @@ PRESET = Keycloak(
             "user attribute 'policy' plus a client 'User Attribute' mapper (token claim 'policy', type String)"
         ),
         public_https=False,
+        signing_key_first=True,
         notes=(
             "an access token's aud is 'account' (the default roles), its azp is the client; "
             "add an Audience mapper for the STS client or use the ID token (aud = client id)",
