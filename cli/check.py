@@ -8,8 +8,6 @@ from typing import Any
 
 import click
 
-from issuer.presets import PRESET_NAMES
-
 
 def _fetch_json(url: str, timeout: float) -> Any:
     if not url.startswith(("http://", "https://")):
@@ -36,24 +34,8 @@ def live_facts(issuer: str, timeout: float = 10.0) -> Any:
     return from_documents(issuer, discovery, jwks)
 
 
-@click.command()
-@click.option(
-    "--issuer",
-    "issuer",
-    default=None,
-    help=f"A preset ({', '.join(PRESET_NAMES)}) or an issuer URL (its discovery and JWKS are read).",
-)
-@click.option(
-    "--profile",
-    "profiles",
-    multiple=True,
-    type=click.Choice(["aws", "minio", "ceph-rgw", "seaweedfs"]),
-    help="Relying party (repeat; default: all).",
-)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--table", is_flag=True, help="Print the Markdown table of every preset and relying party.")
-def check(issuer: str | None, profiles: tuple[str, ...], fmt: str, table: bool) -> None:
-    """Say whether an IdP's tokens work with a relying party's STS, and what to configure."""
+def idp_check(issuer: str | None, profiles: tuple[str, ...], fmt: str, table: bool) -> None:
+    """``stsmock check --issuer PRESET|URL [--profile P ...]`` and ``stsmock check --table``."""
     from stsmock.idpcheck import PROFILES, from_preset
     from stsmock.idpcheck import check as run_check
     from stsmock.idpcheck.render import as_json, markdown_table, text
@@ -63,8 +45,9 @@ def check(issuer: str | None, profiles: tuple[str, ...], fmt: str, table: bool) 
         return
     if not issuer:
         raise click.UsageError("give --issuer PRESET|URL, or --table")
-    facts = live_facts(issuer) if "://" in issuer else None
-    if facts is None:
+    if "://" in issuer:
+        facts = live_facts(issuer)
+    else:
         try:
             facts = from_preset(issuer)
         except ValueError as exc:
