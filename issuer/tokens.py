@@ -47,6 +47,15 @@ _SECRET_FIELDS = frozenset(
 )
 
 
+def at_hash(access_token: str, alg: str) -> str:
+    """OIDC ``at_hash``: base64url of the left half of the access token's hash (SHA-2 size of ``alg``)."""
+    import base64
+
+    size = {"384": hashlib.sha384, "512": hashlib.sha512}.get(alg[-3:], hashlib.sha256)
+    half = size(access_token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(half[: len(half) // 2]).rstrip(b"=").decode()
+
+
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -179,7 +188,7 @@ class TokenFactory:
         if it.issued_token_type:
             response["issued_token_type"] = it.issued_token_type
         if "openid" in it.scope and it.user_grant:
-            response["id_token"] = self._id_token(it, extras, now, alg)
+            response["id_token"] = self._id_token(it, extras, now, alg, access_token=response["access_token"])
         family = None
         if it.refresh:
             family = it.family or new_id(16)
@@ -196,7 +205,7 @@ class TokenFactory:
         )
         return response, {"jti": jti, "family": family, "exp": access["exp"]}
 
-    def _id_token(self, it: Issue, extras: dict[str, Any], now: int, alg: str) -> str:
+    def _id_token(self, it: Issue, extras: dict[str, Any], now: int, alg: str, *, access_token: str = "") -> str:
         svc = self.svc
         claims: dict[str, Any] = {
             **extras,
@@ -214,6 +223,8 @@ class TokenFactory:
         if it.nonce:
             claims["nonce"] = it.nonce
         if svc.preset is not presets.STSMOCK:
+            if access_token:  # real IdPs bind the pair (OIDC Core 3.1.3.6)
+                claims["at_hash"] = at_hash(access_token, alg)
             claims = self._shaped(claims, it, "id")
         return jwt.sign(svc.keys, claims, alg=alg, typ=svc.settings.id_token_typ)
 
