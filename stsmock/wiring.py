@@ -10,7 +10,7 @@ document — only the transport differs: their JWKS is handed over in-process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,9 @@ def build_runtime(
     )
 
 
-def _announce_revocation(audit: AuditLog, listeners: list[RevocationListener]) -> Any:
+def _announce_revocation(audit: AuditLog, listeners: list[RevocationListener]) -> Callable[[dict[str, Any]], None]:
+    """Every new revocation is audited, then handed to each listener (e.g. MinIO revoke-tokens)."""
+
     def on_revoke(record: dict[str, Any]) -> None:
         audit.record("revocation.added", severity="high", revocation=record)
         for listener in list(listeners):
