@@ -48,6 +48,7 @@ def cli() -> None:
     default=None,
     help="S3 gateway port (default 8402; 0 picks a free port, and so does --port 0).",
 )
+@click.option("--no-s3", is_flag=True, help="Run without the S3 gateway (and without the embedded S3 store).")
 def serve(
     config_path: str | None,
     host: str | None,
@@ -60,6 +61,7 @@ def serve(
     token_refresh: int,
     workers: int | None,
     s3_port: int | None,
+    no_s3: bool,
 ) -> None:
     """Run the issuer, the STS and the S3 gateway."""
     from stsmock.datadir import default_data_dir
@@ -84,6 +86,8 @@ def serve(
     )
     effective_port = options.port
     options.s3_port = s3_port if s3_port is not None else (0 if effective_port == 0 else config.gateway.port)
+    if no_s3:
+        options.s3_port = None
     sys.exit(main_guard(lambda: run(options, workers=workers or server.workers)))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Protocol
 
 from aiohttp import web
@@ -39,7 +40,7 @@ async def list_buckets(gw: Gateway, request: web.Request, state: RequestState) -
     owner = ("", "")
     statuses = []
     for backend in gw.router.backends or [gw.router.for_bucket(None)]:
-        resp = await backend.send("GET", "/", "", {}, payload=EMPTY_SHA256, now=gw.clock())
+        resp = await backend.send("GET", "/", "", {}, payload=EMPTY_SHA256, now=time.time())
         try:
             body = await resp.read()
             statuses.append(resp.status)
@@ -96,7 +97,7 @@ async def delete_objects(gw: Gateway, request: web.Request, state: RequestState)
                 False, decision.statement, f"{check.action} on {check.resource}: {decision.reason}"
             )
     state.decision = first_deny or first_allow
-    state.notes.update(keys=len(keys), keys_denied=len(denied))
+    state.notes.update(action="s3:DeleteObject", keys=len(keys), keys_denied=len(denied))
     if not allowed:
         result = xml.merge_delete_result(None, denied)
         return web.Response(body=result, content_type="application/xml", headers={"x-amz-request-id": state.request_id})
@@ -115,7 +116,7 @@ async def delete_objects(gw: Gateway, request: web.Request, state: RequestState)
     headers["content-length"] = str(len(body))
     path, query = gw.backend_target(state)
     resp = await backend.send(
-        "POST", path, query, headers, payload=hashlib.sha256(body).hexdigest(), now=gw.clock(), body=body
+        "POST", path, query, headers, payload=hashlib.sha256(body).hexdigest(), now=time.time(), body=body
     )
     try:
         result = await resp.read()

@@ -8,8 +8,10 @@ aborted one short of its Content-Length, so the backend never completes (never s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
@@ -132,6 +134,14 @@ class Gateway:
             if response is not None and response.prepared:
                 raise
             response = self._error(request, state, exc)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise  # the client went away: nothing to answer
+        except Exception as exc:  # a bug must still answer in S3's words, never with a traceback
+            log.exception("gateway: unexpected error on %s %s", request.method, request.path)
+            state.error = S3Error(
+                "InternalError", "We encountered an internal error. Please try again.", 500, type(exc).__name__
+            )
+            response = self._error(request, state, state.error)
         return await self._finish(request, state, response)
 
     async def _finish(
@@ -201,7 +211,7 @@ class Gateway:
             else:
                 body = self._stream(request, state, plan)
         try:
-            resp = await backend.send(s3.method, path, query, headers, payload=payload, now=self.clock(), body=body)
+            resp = await backend.send(s3.method, path, query, headers, payload=payload, now=time.time(), body=body)
         except S3Error:
             if "body_error" in state.notes:
                 raise state.notes.pop("body_error") from None
