@@ -44,8 +44,9 @@ def test_revoked_token_refused_by_both(stsmock, stsmock_server):
     assert result["token"]["valid"] is False and result["token"]["check"] == "revoked"
     assert result["token"]["code"] == error["Code"]
     assert result["trust"]["decision"] == "NotEvaluated"
-    # unsigned claims for the same subject are revoked too
-    claims = {"role_arn": role, "claims": {"sub": "revoked-in-simulation"}, "action": "s3:GetObject"}
+    # unsigned claims for the same subject, issued before the revocation's cut-off, are revoked too
+    issued = int(stsmock.runtime.clock.now()) - 60
+    claims = {"role_arn": role, "claims": {"sub": "revoked-in-simulation", "iat": issued}, "action": "s3:GetObject"}
     result = _simulate(stsmock_server, claims).json()
     assert result["allowed"] is False and result["token"]["check"] == "revoked" and result["token"]["synthetic"]
 
