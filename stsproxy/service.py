@@ -56,6 +56,7 @@ class StsService:
         audit: AuditSink,
         revocations: Revocations,
         extensions: StsExtensions | None = None,
+        roles: RoleRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.verifier = verifier
@@ -64,7 +65,8 @@ class StsService:
         self.store = store
         self.audit = audit
         self.revocations = revocations
-        self.roles = RoleRegistry(settings)
+        #: Shared with the composition root (break-glass arming reads it); built here when not given.
+        self.roles = roles if roles is not None else RoleRegistry(settings)
         self.ext = extensions or StsExtensions()
         self.permissions = Permissions(self.roles)
         #: The credential chain (static keys → sealed sessions → known → not revoked), shared with the gateway.
