@@ -136,6 +136,9 @@ class TokenIssuer(Protocol):
     store: StateStore
     audit: AuditSink
     revocations: Revocations
+    preset: presets.Preset
+
+    def shape_context(self, **fields: Any) -> presets.ShapeContext: ...
 
 
 class TokenFactory:
