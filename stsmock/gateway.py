@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from stsproxy.auth import CredentialChain
 from stsproxy.errors import ExpiredToken, StsError
 from stsproxy.gateway.backends import Backend, BackendRouter
 from stsproxy.gateway.errors import S3Error
 from stsproxy.gateway.ports import Decision, Principal
 from stsproxy.gateway.proxy import Gateway
 from stsproxy.gateway.settings import GatewaySettings
+from stsproxy.permissions import Permissions
 
 from .backends.seaweedfs import INSTALL_HINT, SeaweedFS
 
@@ -52,22 +54,23 @@ def s3_error_for(exc: StsError) -> S3Error:
 
 
 class StsCredentials:
-    """CredentialSource over the STS's SigV4 resolver (the sts-core credential chain)."""
+    """CredentialSource over the STS credential chain (static keys → sealed sessions → known → not revoked)."""
 
-    def __init__(self, sts: Any) -> None:
-        self._sts = sts
+    def __init__(self, chain: CredentialChain) -> None:
+        self._chain = chain
 
     def resolve(self, access_key: str, session_token: str | None, now: float) -> tuple[str, Principal]:
         try:
-            secret, session = self._sts.resolve(access_key, session_token, now)
+            found = self._chain.principal(access_key, session_token, now)
         except StsError as exc:
             err = s3_error_for(exc)
             if err.code == "InvalidAccessKeyId":
                 err.extra["AWSAccessKeyId"] = access_key
             raise err from None
-        return secret, Principal(
+        session: Mapping[str, Any] = found.session
+        return found.secret_key, Principal(
             access_key=access_key,
-            kind=str(session.get("kind") or "user"),
+            kind=found.kind or "user",
             arn=session.get("arn"),
             sub=session.get("sub"),
             role_arn=session.get("role_arn"),
@@ -84,11 +87,11 @@ def _statement(matched: Any) -> str:
 class StsAuthorizer:
     """Authorizer over the STS policy evaluation: role permissions ∩ session policies."""
 
-    def __init__(self, sts: Any) -> None:
-        self._sts = sts
+    def __init__(self, permissions: Permissions) -> None:
+        self._permissions = permissions
 
     def decide(self, principal: Principal, action: str, resource: str, context: Mapping[str, Any]) -> Decision:
-        decision = self._sts.caller_permissions(principal.session, action, resource, context)
+        decision = self._permissions.evaluate(principal.session, action, resource, context)
         if decision is None:
             return Decision(True, "static user without policies", "unrestricted static user")
         statement = _statement(decision.matched[0]) if decision.matched else None
@@ -170,8 +173,8 @@ async def start_listener(runtime: Runtime, sock: socket.socket, store: SeaweedFS
     gateway = Gateway(
         settings,
         router,
-        StsCredentials(runtime.sts),
-        StsAuthorizer(runtime.sts),
+        StsCredentials(runtime.sts.chain),
+        StsAuthorizer(runtime.sts.permissions),
         _audit_sink(runtime),
         runtime.clock.now,
     )

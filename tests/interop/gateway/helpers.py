@@ -52,7 +52,7 @@ def need(tool: str, hint: str) -> str:
     return str(path)
 
 
-def _config(backend: dict[str, Any] | None) -> dict[str, Any]:
+def _config(backend: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     from stsmock.config import default_config_text, load_yaml_text
 
     config = load_yaml_text(default_config_text(), source="default")
@@ -86,6 +86,8 @@ def _config(backend: dict[str, Any] | None) -> dict[str, Any]:
     )
     if backend is not None:
         config["gateway"] = {"backends": [backend]}
+    for section, values in (extra or {}).items():
+        config.setdefault(section, {}).update(values)
     return config
 
 
@@ -171,10 +173,17 @@ class GatewayServer:
         return dict(self.admin("POST", "/admin/revocations", {"by": by, "value": value, "reason": reason}))
 
 
-def start_gateway(kind: str, data_dir: Path, backend: dict[str, Any] | None) -> GatewayServer:
+def start_gateway(
+    kind: str,
+    data_dir: Path,
+    backend: dict[str, Any] | None,
+    *,
+    extra: dict[str, Any] | None = None,
+    args: tuple[str, ...] = (),
+) -> GatewayServer:
     data_dir.mkdir(parents=True, exist_ok=True)
     config_path = data_dir.parent / f"{data_dir.name}-config.yaml"
-    config_path.write_text(yaml.safe_dump(_config(backend)), encoding="utf-8")
+    config_path.write_text(yaml.safe_dump(_config(backend, extra)), encoding="utf-8")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -187,6 +196,7 @@ def start_gateway(kind: str, data_dir: Path, backend: dict[str, Any] | None) -> 
             str(data_dir),
             "--config",
             str(config_path),
+            *args,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
