@@ -35,7 +35,7 @@ import yarl
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
-from stsproxy.gateway.sigv4 import sign_backend  # noqa: E402
+from stsproxy.gateway.signer import sign_backend  # noqa: E402
 
 STSMOCK = Path(sys.executable).parent / "stsmock"
 READY = re.compile(r"stsmock ready at (\S+) .*s3 gateway at (http://[\d.:]+)")

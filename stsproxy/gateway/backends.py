@@ -18,7 +18,7 @@ import yarl
 
 from .errors import S3Error
 from .settings import BackendSettings, GatewaySettings
-from .sigv4 import sign_backend
+from .signer import sign_backend
 
 _SKIP_AUTO = ("Content-Type", "Accept", "Accept-Encoding", "User-Agent")
 

@@ -11,7 +11,8 @@ from botocore.credentials import Credentials
 
 from stsproxy.gateway.errors import S3Error
 from stsproxy.gateway.model import parse_request
-from stsproxy.gateway.sigv4 import check_scope, check_time, parse_auth, sign_backend, verify
+from stsproxy.gateway.signer import sign_backend
+from stsproxy.gateway.sigv4 import check_scope, check_time, parse_auth, verify
 
 AK, SK, TOKEN = "ASIAEXAMPLE", "secret/key+value", "token-value"
 NOW = dt.datetime(2026, 12, 1, 10, 0, 0, tzinfo=dt.UTC)

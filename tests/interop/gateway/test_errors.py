@@ -13,7 +13,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from stsproxy.gateway.sigv4 import sign_backend
+from stsproxy.gateway.signer import sign_backend
 
 from .helpers import GatewayServer, new_bucket
 
