@@ -120,6 +120,15 @@ def _issuer(runtime: Runtime, name: str) -> Any:
     return service
 
 
+def _default_audience(service: Any, client_id: str | None) -> str | list[str]:
+    """The audience of ``client_id`` (default: the issuer's first client), as its own tokens carry it."""
+    clients = service.settings.clients
+    client = service.settings.client(client_id) if client_id else (clients[0] if clients else None)
+    if client is None:
+        return client_id or service.issuer_url
+    return client.audience or client.client_id
+
+
 def add_admin_routes(app: web.Application, runtime: Runtime) -> None:
     app.middlewares.append(make_admin_auth(runtime))  # type: ignore[arg-type]  # aiohttp's Middleware protocol vs a @web.middleware function
 
@@ -142,6 +151,8 @@ def add_admin_routes(app: web.Application, runtime: Runtime) -> None:
             claims["sub"] = body.sub
         if body.aud is not None:
             claims["aud"] = body.aud
+        elif "aud" not in claims:  # the (default) client's audience, so the token fits the roles trusting it
+            claims["aud"] = _default_audience(service, body.client_id)
         try:
             token = service.mint(claims, alg=body.alg, ttl=body.ttl, typ=body.typ, client_id=body.client_id)
         except ValueError as exc:

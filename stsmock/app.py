@@ -177,6 +177,9 @@ def app_for_runtime(runtime: Runtime) -> web.Application:
 
     for feature in (faults, breakglass, simulate, metrics, openapi, console, s3):
         feature.install(app, runtime)
+    from .delivery.install import install as install_delivery
+
+    install_delivery(app, runtime)
     from stsproxy.web import add_sts_routes
 
     add_sts_routes(app, runtime.sts)

@@ -207,6 +207,34 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {"roles": {"type": "array", "items": _ref("Role")}},
     },
     "AnyObject": {"type": "object", "additionalProperties": True},
+    "Binding": {
+        "type": "object",
+        "required": ["name", "role_arn", "identity", "container", "imds", "credentials", "rotations", "served"],
+        "properties": {
+            "name": {"type": "string"},
+            "role_arn": {"type": "string"},
+            "identity": {"type": "object"},
+            "expires_at": _NUM_OR_NULL,
+            "container": {"type": "object"},
+            "imds": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+            "files": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+            "token_file": _STR_OR_NULL,
+            "credentials": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+            "rotations": {"type": "integer"},
+            "served": {"type": "integer"},
+            "last_error": _STR_OR_NULL,
+            "container_token": {"type": "string", "description": "the container endpoint's Authorization value"},
+        },
+    },
+    "BindingList": {
+        "type": "object",
+        "required": ["container_url", "region", "bindings"],
+        "properties": {
+            "container_url": _STR_OR_NULL,
+            "region": {"type": "string"},
+            "bindings": {"type": "array", "items": _ref("Binding")},
+        },
+    },
 }
 
 
@@ -232,6 +260,7 @@ def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 _BAD = (400, ("invalid request (body, parameter or value)", "Error"))
 _NOT_FOUND = (404, ("no such issuer / object", "Error"))
+_CONFLICT = (409, ("exists already, or a limit is reached", "Error"))
 
 #: (METHOD, canonical path) -> description. Routes of optional feature modules are included when mounted.
 OPERATIONS: dict[tuple[str, str], Op] = {
@@ -347,6 +376,29 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         responses={200: ("the decision", "Simulation"), 400: _BAD[1], 404: _NOT_FOUND[1]},
         description="Give exactly one of `token` (verified like the STS does) or `claims` (a synthetic token "
         "of a built-in issuer).",
+    ),
+    ("GET", "/admin/bindings"): Op(
+        "List workload bindings (credential delivery)", "bindings", responses={200: ("bindings", "BindingList")}
+    ),
+    ("POST", "/admin/bindings"): Op(
+        "Bind a workload identity to a role; its credentials are delivered and kept fresh",
+        "bindings",
+        body="stsmock.delivery.admin:CreateBindingBody",
+        body_required=True,
+        responses={201: ("the binding, with its container token", "Binding"), 400: _BAD[1], 409: _CONFLICT[1]},
+        description="File paths are relative to `<data-dir>/delivery/`. See docs/credential-delivery.md.",
+    ),
+    ("GET", "/admin/bindings/{name}"): Op(
+        "Read a binding, with its container token",
+        "bindings",
+        path_params={"name": {"type": "string"}},
+        responses={200: ("the binding", "Binding"), 404: _NOT_FOUND[1]},
+    ),
+    ("DELETE", "/admin/bindings/{name}"): Op(
+        "Remove a binding: every channel refuses it from now on",
+        "bindings",
+        path_params={"name": {"type": "string"}},
+        responses={204: ("removed", None), 404: _NOT_FOUND[1]},
     ),
     ("GET", "/admin/roles"): Op("List the STS roles", "roles", responses={200: ("roles", "RoleList")}),
     ("PUT", "/admin/roles/{name}"): Op(

@@ -65,7 +65,10 @@ async def serve(
 ) -> None:
     """Serve until SIGINT/SIGTERM. ``worker`` > 0 marks a child of ``--workers`` (the parent announces)."""
     from .app import app_for_runtime, build_runtime
+    from .delivery.install import listeners_here
     from .token_file import TokenFileWriter
+
+    listeners_here(worker <= 1)  # one process owns the delivery listeners
 
     sock = sock or bind_socket(options.host, options.port)
     port = sock.getsockname()[1]

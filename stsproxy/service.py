@@ -631,6 +631,8 @@ class StsService:
 
     def _duration(self, requested: int | None, role: Role | None, profile: str, *, token_exp: Any) -> int:
         now = self.clock.now()
+        if role is not None and role.settings.drill_session_seconds is not None:
+            return role.settings.drill_session_seconds  # drill-only compressed time (never AWS behaviour)
         if profile == "minio":
             if requested is None:
                 if not isinstance(token_exp, int | float):
