@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,10 @@ class DeliveryEngine:
         self._by_token: dict[bytes, str] = {}
         self.container_url: str | None = None
         self._task: asyncio.Task[None] | None = None
-        #: Called with a binding that needs (or no longer needs) an IMDS listener.
-        self.on_change: list[Any] = []
+        #: Awaited for each binding made at runtime (e.g. start its IMDS instance); a failure undoes it.
+        self.on_added: list[Callable[[Binding], Awaitable[None]]] = []
+        #: Called for each removed binding (e.g. stop its IMDS instance).
+        self.on_removed: list[Callable[[Binding], None]] = []
         for spec in settings.bindings:
             self.add(spec, audit=False)
 
@@ -121,8 +124,19 @@ class DeliveryEngine:
             self.ports.audit.record(
                 "delivery.binding_added", severity="high", binding=spec.name, role_arn=spec.role_arn
             )
-        for callback in self.on_change:
-            callback(binding, True)
+        return binding
+
+    async def create(self, spec: BindingSettings, *, ttl_seconds: float | None = None) -> Binding:
+        """Add a binding at runtime and prepare its channels (IMDS instance, token file)."""
+        binding = self.add(spec, ttl_seconds=ttl_seconds)
+        try:
+            for hook in self.on_added:
+                await hook(binding)
+            if spec.token_file:
+                await self.write_token_file(binding)
+        except BaseException:
+            self.remove(spec.name)
+            raise
         return binding
 
     def remove(self, name: str) -> bool:
@@ -131,8 +145,8 @@ class DeliveryEngine:
             return False
         self._by_token.pop(_token_digest(binding.container_token), None)
         self.ports.audit.record("delivery.binding_removed", severity="high", binding=name)
-        for callback in self.on_change:
-            callback(binding, False)
+        for callback in self.on_removed:
+            callback(binding)
         return True
 
     def _stored_token(self, name: str) -> str:

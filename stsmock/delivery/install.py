@@ -1,48 +1,49 @@
-"""Wire credential delivery into an app: collaborators from the runtime, routes, listeners.
+"""Build credential delivery from its collaborators; run its listeners for an app.
 
-This is the only module of the package that knows the runtime; everything else
-gets :class:`DeliveryPorts`.
+``delivery_engine`` is called by ``wiring.build_runtime`` (the engine then lives on the
+runtime as ``runtime.delivery``); ``listeners_context`` is the app's cleanup context that binds
+the container endpoint and the IMDS instances and runs the background refresh.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .admin import add_binding_routes
+from issuer.service import IssuerService
+from stsproxy.service import HttpRequest, StsService
+
 from .engine import DeliveryEngine
 from .listeners import DeliveryListeners
-from .ports import DeliveryPorts
-
-if TYPE_CHECKING:
-    from ..app import Runtime
-
-DELIVERY: web.AppKey[DeliveryEngine] = web.AppKey("stsmock.delivery", DeliveryEngine)
-
-#: False in ``serve --workers`` children other than the first: one process owns the listeners.
-_LISTENERS_HERE = True
+from .ports import Audit, Clock, DeliveryPorts
+from .settings import DeliverySettings
 
 
-def listeners_here(enabled: bool) -> None:
-    global _LISTENERS_HERE
-    _LISTENERS_HERE = enabled
-
-
-def ports_for(runtime: Runtime) -> DeliveryPorts:
-    from stsproxy.service import HttpRequest
-
+def delivery_ports(
+    *,
+    issuers: Mapping[str, IssuerService],
+    issuer_url: Callable[[str], str],
+    sts: StsService,
+    clock: Clock,
+    audit: Audit,
+    account_id: str,
+    region: str,
+) -> DeliveryPorts:
     def mint(issuer: str, claims: dict[str, Any], ttl: int, client_id: str | None) -> str:
-        return str(runtime.issuers[issuer].mint(claims, ttl=ttl, client_id=client_id))
+        return str(issuers[issuer].mint(claims, ttl=ttl, client_id=client_id))
 
     def client_audience(issuer: str, client_id: str) -> str | list[str] | None:
-        service = runtime.issuers.get(issuer)
+        service = issuers.get(issuer)
         client = service.settings.client(client_id) if service is not None else None
         return client.audience if client is not None and client.audience else None
 
-    async def sts(params: dict[str, str]) -> tuple[int, bytes]:
-        response = await runtime.sts.handle(
+    async def ask_sts(params: dict[str, str]) -> tuple[int, bytes]:
+        """The STS pipeline in process, with the same form body an SDK would POST."""
+        response = await sts.handle(
             HttpRequest(
                 method="POST",
                 path="/",
@@ -56,30 +57,36 @@ def ports_for(runtime: Runtime) -> DeliveryPorts:
         return response.status, response.body
 
     return DeliveryPorts(
-        clock=runtime.clock,
-        audit=runtime.audit,
+        clock=clock,
+        audit=audit,
         mint=mint,
         client_audience=client_audience,
-        token_endpoint=lambda issuer: runtime.issuer_url(issuer) + "/token",
-        sts=sts,
-        account_id=runtime.config.sts.account_id,
-        region=runtime.config.sts.region,
+        token_endpoint=lambda issuer: issuer_url(issuer) + "/token",
+        sts=ask_sts,
+        account_id=account_id,
+        region=region,
     )
 
 
-def install(app: web.Application, runtime: Runtime) -> None:
-    engine = DeliveryEngine(runtime.config.delivery, ports_for(runtime), data_dir=runtime.data_dir)
-    listeners = DeliveryListeners(engine)
-    app[DELIVERY] = engine
-    add_binding_routes(app, engine, listeners)
-    run_listeners = _LISTENERS_HERE
+def delivery_engine(settings: DeliverySettings, ports: DeliveryPorts, *, data_dir: Path) -> DeliveryEngine:
+    return DeliveryEngine(settings, ports, data_dir=data_dir)
 
-    async def lifecycle(app: web.Application) -> Any:
-        if run_listeners:
+
+def listeners_context(
+    engine: DeliveryEngine, *, enabled: bool = True
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Bind the delivery listeners and run the refresh loop while the app runs.
+
+    ``enabled=False`` (``serve --workers`` children other than the first) keeps them in one process.
+    """
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        listeners = DeliveryListeners(engine)
+        if enabled:
             await listeners.start()
             await engine.start()
         yield
         await engine.stop()
         await listeners.stop()
 
-    app.cleanup_ctx.append(lifecycle)
+    return ctx

@@ -39,7 +39,8 @@ class DeliveryListeners:
         self._imds: dict[str, web.AppRunner] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self.running = False
-        engine.on_change.append(self._changed)
+        engine.on_added.append(self.ensure_imds)
+        engine.on_removed.append(self._removed)
 
     async def start(self) -> None:
         settings = self.engine.settings.container
@@ -62,9 +63,9 @@ class DeliveryListeners:
         self._imds[binding.name] = runner
         binding.imds_port = port
 
-    def _changed(self, binding: Binding, added: bool) -> None:
-        if added or binding.name not in self._imds:
-            return  # added bindings get their IMDS through ensure_imds (the admin API awaits it)
+    def _removed(self, binding: Binding) -> None:
+        if binding.name not in self._imds:
+            return
         runner = self._imds.pop(binding.name)
         task = asyncio.get_running_loop().create_task(runner.cleanup())
         self._pending.add(task)

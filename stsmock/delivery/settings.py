@@ -10,6 +10,7 @@ channels the binding enables: the container credentials endpoint, an IMDS
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -146,3 +147,31 @@ def role_name_of(role_arn: str) -> str:
     """The last path segment of a role ARN (what IMDS lists as the instance profile's role)."""
     match = re.search(r":role/(?:.*/)?([^/]+)$", role_arn)
     return match.group(1) if match else "stsmock-role"
+
+
+class CreateBindingBody(BindingSettings):
+    """A binding made over the admin API, plus how long it lives (then every channel refuses it).
+
+    Files the server writes for it stay under <data-dir>/delivery/ (relative paths, no ``..``);
+    absolute paths are for the operator's config file.
+    """
+
+    ttl_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
+
+    @model_validator(mode="after")
+    def _paths_stay_in_the_data_dir(self) -> CreateBindingBody:
+        paths = [("token_file", self.token_file)]
+        if self.files is not None:
+            paths += [("files.credentials", self.files.credentials), ("files.env", self.files.env)]
+        for where, path in paths:
+            if path is not None and not _relative_inside(path):
+                raise ValueError(f"{where}: must be a relative path inside <data-dir>/delivery/")
+        return self
+
+    def binding(self) -> BindingSettings:
+        return BindingSettings.model_validate(self.model_dump(exclude={"ttl_seconds"}))
+
+
+def _relative_inside(path: str) -> bool:
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    return bool(parts) and not path.startswith(("/", "~")) and ".." not in parts and "\0" not in path
