@@ -137,7 +137,14 @@ class DeliveryEngine:
         except BaseException:
             self.remove(spec.name)
             raise
+        await self.prefetch(binding)
         return binding
+
+    async def prefetch(self, binding: Binding) -> None:
+        """Get the first credentials now, so the first client is answered from memory (IMDS clients
+        give up after 1 s); a refusal is kept for the channels to report."""
+        with contextlib.suppress(BindingRefused, StsFailure):
+            await self._fresh(binding)
 
     def remove(self, name: str) -> bool:
         binding = self.bindings.pop(name, None)
@@ -309,6 +316,8 @@ class DeliveryEngine:
             await asyncio.sleep(LOOP_INTERVAL)
 
     async def start(self) -> None:
+        for binding in list(self.bindings.values()):
+            await self.prefetch(binding)
         await self.tick()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
