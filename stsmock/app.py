@@ -58,13 +58,14 @@ def app_for_runtime(
     ``delivery_listeners``: bind the credential-delivery listeners (container endpoint, IMDS) here;
     ``serve --workers`` runs them in one process only.
     """
+    issuer_settings = [service.settings for service in runtime.issuers.values()]
     app = web.Application(
         client_max_size=runtime.config.server.max_body_bytes,
         middlewares=[
             runtime.metrics.middleware(),  # outermost: admin 401s and error-middleware 500s are counted too
             error_middleware,  # no stack trace reaches a client
             admin.auth_middleware(runtime.admin_token),  # /admin/* needs the bearer token
-            faults.make_middleware(runtime.faults, runtime.issuers),  # /token and /jwks fault rules
+            faults.make_middleware(runtime.faults, issuer_settings),  # /token and /jwks fault rules
         ],
     )
     app[RUNTIME] = runtime
