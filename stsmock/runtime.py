@@ -25,6 +25,7 @@ from .delivery.engine import DeliveryEngine
 from .faults import FaultEngine
 from .metrics import Metrics
 from .revocations import RevocationRegistry
+from .simulate import Simulator
 from .store import GroupCommit, Store
 
 #: Called with each new revocation record (e.g. the upstream forwarder's MinIO revoke-tokens hook).
@@ -61,6 +62,7 @@ class Runtime:
     metrics: Metrics
     #: Credential delivery: workload bindings and their credentials (listeners run in the app).
     delivery: DeliveryEngine
+    simulator: Simulator
     revocation_listeners: list[RevocationListener] = field(default_factory=list)
 
     def issuer_url(self, name: str) -> str:
