@@ -20,6 +20,8 @@ from issuer.settings import IssuerSettings
 from stsproxy.gateway.settings import GatewaySettings
 from stsproxy.settings import StsSettings
 
+from .delivery.settings import DeliverySettings
+
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
@@ -68,6 +70,8 @@ class Config(Strict):
     sts: StsSettings = Field(default_factory=StsSettings)
     token_files: list[TokenFileSettings] = Field(default_factory=list)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    #: Credential delivery: workload bindings, container endpoint, IMDS, files (stsmock/delivery/).
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
     @model_validator(mode="after")
     def _unique_issuers(self) -> Config:
