@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,23 +26,33 @@ def _load_config(path: str | None) -> Any:
 
 @click.group()
 @click.version_option(package_name="stsmock")
-def cli() -> None:
+@click.option("--debug", is_flag=True, envvar="STSMOCK_DEBUG", help="Show the traceback of an unexpected error.")
+def cli(debug: bool) -> None:
     """A local OIDC issuer and AWS/MinIO-compatible STS."""
+    if debug:
+        os.environ["STSMOCK_DEBUG"] = "1"  # also seen by `serve`'s own guard
 
 
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), help="YAML config file.")
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8400; 0 picks a free port).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8400; 0 picks a free port).")
 @click.option("--public-url", default=None, help="Issuer base URL when behind Docker or a proxy.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Keys, admin token and state.")
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False, readable=False), default=None, help="Keys, admin token and state."
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None)
 @click.option(
     "--token-file", type=click.Path(dir_okay=False), default=None, help="Keep a fresh web-identity token here."
 )
 @click.option("--token-refresh", type=DURATION, default="5m", show_default=True, help="Token file refresh interval.")
-@click.option("--workers", type=int, default=None, help="Worker processes sharing the port (SO_REUSEPORT).")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=None, help="Worker processes sharing the port (SO_REUSEPORT)."
+)
+@click.option("--tls", is_flag=True, help="Serve https with a local CA and certificate kept in the data dir.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False), default=None, help="PEM certificate chain for https.")
+@click.option("--tls-key", type=click.Path(dir_okay=False), default=None, help="PEM private key of --tls-cert.")
 def serve(
     config_path: str | None,
     host: str | None,
@@ -53,6 +64,9 @@ def serve(
     token_file: str | None,
     token_refresh: int,
     workers: int | None,
+    tls: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
 ) -> None:
     """Run the issuer and the STS in one process."""
     from stsmock.datadir import default_data_dir
@@ -64,6 +78,11 @@ def serve(
         server.log_level = log_level
     if log_format:
         server.log_format = log_format
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    if tls or tls_cert:
+        changes = {"enabled": True} | ({"cert": tls_cert, "key": tls_key} if tls_cert else {})
+        server.tls = type(server.tls).model_validate({**server.tls.model_dump(), **changes})
     options = ServeOptions(
         config=config,
         data_dir=Path(data_dir) if data_dir else default_data_dir(),
@@ -118,13 +137,17 @@ def config_schema_cmd() -> None:
 
 
 def _claim(value: str) -> tuple[str, Any]:
+    from stsmock.bounded_json import JsonLimitError, loads_bounded
+
     key, sep, raw = value.partition("=")
     if not sep or not key:
-        raise click.BadParameter(f"expected KEY=VALUE, got {value!r}")
+        raise click.BadParameter(f"expected KEY=VALUE, got {value[:60]!r}", param_hint="--claim")
     try:
-        return key, json.loads(raw)
-    except ValueError:
-        return key, raw
+        return key, loads_bounded(raw, max_bytes=16_384, what=f"claim {key[:40]!r}")
+    except JsonLimitError as exc:
+        if exc.limit == "syntax":
+            return key, raw  # not JSON: a plain string
+        raise click.BadParameter(str(exc), param_hint="--claim") from None
 
 
 @cli.command()
@@ -266,15 +289,17 @@ def audit(
     if since is not None:
         now = client.call("GET", "/admin/clock")["now"]
         params["since"] = now - since
+    # the newest LIMIT records (printed oldest first), then whatever arrives after them
+    records = client.call("GET", "/admin/audit?" + urlencode({**params, "order": "newest"}))["records"]
     after = 0
     while True:
-        records = client.call("GET", "/admin/audit?" + urlencode({**params, "after_id": after}))["records"]
-        for record in records:
+        for record in sorted(records, key=lambda r: r["id"]):
             after = max(after, record["id"])
             click.echo(json.dumps(record) if as_json else _format_audit(record))
         if not follow:
             return
         time.sleep(1.0)
+        records = client.call("GET", "/admin/audit?" + urlencode({**params, "after_id": after}))["records"]
 
 
 def _format_audit(record: dict[str, Any]) -> str:
@@ -304,11 +329,52 @@ def clock(action: str, value: str | None, url: str | None, admin_token: str | No
                 raise click.UsageError("advance needs a duration, e.g. 'stsmock clock advance 2h'")
             body["seconds"] = parse_duration(value)
         elif action in ("set", "freeze") and value:
-            body["at"] = float(value)
+            body["at"] = _instant(value)
         elif action == "set":
-            raise click.UsageError("set needs epoch seconds")
+            raise click.UsageError("set needs epoch seconds or an ISO 8601 time, e.g. 2026-12-01T00:00:00Z")
         state = client.call("POST", "/admin/clock", body)
     click.echo(json.dumps(state, indent=2))
+
+
+def _instant(value: str) -> float:
+    """Epoch seconds or ISO 8601 (``2026-12-01T00:00:00Z``), finite and within years 1970..9999."""
+    import datetime as dt
+
+    from stsmock.clock import check_instant
+
+    try:
+        at = float(value)
+    except ValueError:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(
+                f"{value[:40]!r} is neither epoch seconds nor an ISO 8601 time (e.g. 2026-12-01T00:00:00Z)",
+                param_hint="VALUE",
+            ) from None
+        at = (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+    try:
+        return check_instant(at)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="VALUE") from None
+
+
+@cli.group()
+def ca() -> None:
+    """The local CA of `serve --tls` (clients trust this one file)."""
+
+
+@ca.command("path")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data dir (default: the usual).")
+def ca_path_cmd(data_dir: str | None) -> None:
+    """Print the CA certificate file, creating the local CA first if the data dir has none."""
+    from stsmock.datadir import default_data_dir, prepare
+    from stsmock.tls import ca_path, ensure_ca, write_bundle
+
+    directory = prepare(Path(data_dir) if data_dir else default_data_dir())
+    ensure_ca(directory)
+    write_bundle(directory)
+    click.echo(str(ca_path(directory)))
 
 
 @cli.command()
@@ -346,7 +412,36 @@ cli.add_command(policy)
 
 
 def main() -> None:
-    cli(prog_name="stsmock")
+    """Every error is one line and a non-zero exit status; ``--debug`` adds the traceback."""
+    from stsmock.failures import one_line
+
+    try:
+        cli.main(prog_name="stsmock", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:  # one line, not click's usage block
+        where = (
+            f"stsmock {exc.ctx.command_path.split(' ', 1)[-1]}"
+            if exc.ctx and " " in exc.ctx.command_path
+            else "stsmock"
+        )
+        click.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("stsmock: aborted", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns any error into a line
+        if os.environ.get("STSMOCK_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"stsmock: {one_line(exc)}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -73,12 +73,14 @@ def admin_error(status: int, error: str, description: str) -> web.Response:
 
 async def read_body(request: web.Request, model: type[BaseModel]) -> Any:
     """Parse a JSON body into ``model``; raise a 400 response on any problem."""
+    from .bounded_json import JsonLimitError, loads_bounded
+
     try:
         raw = await request.read()
-        data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
+        data = loads_bounded(raw, max_bytes=len(raw), what="body") if raw.strip() else {}
+    except JsonLimitError as exc:
         raise web.HTTPBadRequest(
-            text=json.dumps({"error": "invalid_request", "error_description": "body is not valid JSON"}),
+            text=json.dumps({"error": "invalid_request", "error_description": str(exc)}),
             content_type="application/json",
         ) from None
     except web.HTTPRequestEntityTooLarge:
@@ -188,6 +190,7 @@ def add_admin_routes(app: web.Application, runtime: Runtime) -> None:
                 until=float(q["until"]) if "until" in q else None,
                 after_id=min(max(int(q.get("after_id", "0")), 0), 2**63 - 1),  # SQLite INTEGER range
                 limit=int(q.get("limit", "100")),
+                newest_first=q.get("order", "oldest") == "newest",
             )
         except ValueError:
             return admin_error(400, "invalid_request", "since/until must be epoch seconds; after_id/limit integers")
@@ -224,16 +227,19 @@ def add_admin_routes(app: web.Application, runtime: Runtime) -> None:
             return admin_error(400, "invalid_request", "advance needs 'seconds'")
         if body.action == "set" and body.at is None:
             return admin_error(400, "invalid_request", "set needs 'at' (epoch seconds)")
-        if body.action == "freeze":
-            clock.freeze(body.at)
-        elif body.action == "unfreeze":
-            clock.unfreeze()
-        elif body.action == "advance":
-            clock.advance(float(body.seconds or 0))
-        elif body.action == "set":
-            clock.set(float(body.at or 0))
-        else:
-            clock.reset()
+        try:
+            if body.action == "freeze":
+                clock.freeze(body.at)
+            elif body.action == "unfreeze":
+                clock.unfreeze()
+            elif body.action == "advance":
+                clock.advance(float(body.seconds or 0))
+            elif body.action == "set":
+                clock.set(float(body.at or 0))
+            else:
+                clock.reset()
+        except ValueError as exc:  # NaN, Infinity, beyond year 9999
+            return admin_error(400, "invalid_request", str(exc))
         state = clock.state()
         runtime.audit.record("admin.clock", severity="high", action=body.action, clock=state)
         return web.json_response(state)

@@ -84,7 +84,15 @@ def build_runtime(
     store = Store(data_dir / "state.db", now=clock.now)
     if share_clock:
         clock.share(lambda: store.get_meta("clock"), lambda value: store.set_meta("clock", value))
-    audit = AuditLog(store, path=(data_dir / config.audit.file) if config.audit.file else None, now=clock.now)
+    audit = AuditLog(
+        store,
+        path=(data_dir / config.audit.file) if config.audit.file else None,
+        now=clock.now,
+        max_bytes=config.audit.file_max_bytes,
+        backups=config.audit.file_backups,
+        max_age_seconds=config.audit.max_age_seconds,
+        max_records=config.audit.max_records,
+    )
     group_commit = GroupCommit(store)
     audit.use_group_commit(group_commit.run)
     revocation_listeners: list[Any] = []  # e.g. the upstream forwarder's MinIO revoke-tokens hook
@@ -136,6 +144,7 @@ async def _purge_expired(runtime: Runtime) -> None:
         await asyncio.sleep(PURGE_INTERVAL)
         try:
             removed = runtime.store.purge_expired()
+            removed += runtime.audit.prune()
         except Exception:  # a busy or read-only database must not stop the server
             log.exception("purging expired records failed")
             continue
@@ -144,6 +153,13 @@ async def _purge_expired(runtime: Runtime) -> None:
 
 
 async def _healthz(request: web.Request) -> web.Response:
+    """Healthy only when the store takes a write: a read-only state.db must not look fine until the first 500."""
+    from .health import store_problem
+
+    runtime = request.app[RUNTIME]
+    problem = store_problem(runtime.store, runtime.data_dir, runtime.config.server.min_free_bytes)
+    if problem is not None:
+        return web.json_response({"status": "unhealthy", "error": problem}, status=503)
     return web.json_response({"status": "ok"})
 
 
@@ -161,9 +177,14 @@ def create_app(
 
 def app_for_runtime(runtime: Runtime) -> web.Application:
     config = runtime.config
+    from .connections import body_timeout_middleware
+
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
-        middlewares=[error_middleware],
+        middlewares=[
+            error_middleware,
+            body_timeout_middleware(config.server.body_timeout, config.server.max_body_bytes),
+        ],
     )
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", _healthz)

@@ -202,6 +202,18 @@ class Store:
             )
         return int(cur.lastrowid or 0)
 
+    def prune_audit(self, *, before: float | None, keep_last: int | None) -> int:
+        """Retention: drop audit records older than ``before`` and all but the newest ``keep_last``."""
+        removed = 0
+        with self._lock:
+            if before is not None:
+                removed += self._db.execute("DELETE FROM audit WHERE ts < ?", (before,)).rowcount
+            if keep_last is not None:
+                row = self._db.execute("SELECT MAX(id) FROM audit").fetchone()
+                if row and row[0] is not None:
+                    removed += self._db.execute("DELETE FROM audit WHERE id <= ?", (row[0] - keep_last,)).rowcount
+        return removed
+
     def query_audit(
         self,
         *,

@@ -38,7 +38,9 @@ def _prepare(options: ServeOptions, port: int) -> None:
     from .server import base_url_for
 
     runtime = build_runtime(
-        options.config, data_dir=options.data_dir, base_url=base_url_for(options.host, port, options.public_url)
+        options.config,
+        data_dir=options.data_dir,
+        base_url=base_url_for(options.host, port, options.public_url, options.scheme),
     )
     runtime.store.set_meta("clock", "")  # every start begins with the real time
     runtime.audit.close()
@@ -74,7 +76,7 @@ def run_workers(options: ServeOptions, workers: int) -> int:
                     other.kill()
                 return 1
     reserved.close()  # only the workers' sockets accept from now on
-    base_url = base_url_for(options.host, port, options.public_url)
+    base_url = base_url_for(options.host, port, options.public_url, options.scheme)
     info = datadir.read_server_info(options.data_dir.expanduser().resolve()) or {}
     datadir.write_server_info(
         options.data_dir.expanduser().resolve(),
