@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-
-if TYPE_CHECKING:
-    from .app import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -67,6 +65,8 @@ def _sts_codes() -> frozenset[str]:
 def bounded(value: object, allowed: frozenset[str]) -> str:
     text = "" if value is None else str(value)
     return text if text in allowed else OTHER
+
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -133,8 +133,13 @@ class Metrics:
                 issuer=bounded(record.get("issuer"), self.issuers), grant=bounded(record.get("grant"), GRANTS)
             ).inc()
 
+    # -- HTTP ---------------------------------------------------------------------------------
+    async def serve(self, request: web.Request) -> web.Response:
+        """``GET /metrics``: the text exposition format."""
+        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     # -- HTTP middleware ----------------------------------------------------------------
-    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    def middleware(self) -> Middleware:
         @web.middleware
         async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
             started = time.perf_counter()
@@ -165,38 +170,3 @@ def route_name(request: web.Request) -> str:
     if resource is None:
         return UNMATCHED
     return resource.canonical or UNMATCHED
-
-
-def _observe_decisions(runtime: Runtime, callback: Callable[[dict[str, Any]], None]) -> None:
-    """Chain ``callback`` into the STS's observe hook, keeping any observer already there.
-
-    The hook gets the decision record before the audit log redacts it; the audit
-    copy has ``code`` masked (it is also the name of an OAuth secret).
-    """
-    ext = getattr(runtime.sts, "ext", None)
-    if ext is None:
-        return
-    previous = ext.observe
-
-    def observe(record: dict[str, Any]) -> None:
-        if previous is not None:
-            previous(record)
-        callback(record)
-
-    ext.observe = observe
-
-
-def install(app: web.Application, runtime: Runtime) -> Metrics:
-    metrics = Metrics(issuers=frozenset(runtime.issuers))
-    app[REGISTRY] = metrics.registry
-    runtime.extras["metrics"] = metrics
-    runtime.audit.subscribe(metrics.on_audit)
-    _observe_decisions(runtime, metrics.on_decision)
-    # outermost, so admin 401s and error-middleware 500s are counted too
-    app.middlewares.insert(0, metrics.middleware())  # type: ignore[arg-type]  # aiohttp's Middleware protocol vs a @web.middleware function
-
-    async def serve_metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    app.router.add_get("/metrics", serve_metrics)
-    return metrics

@@ -1,4 +1,8 @@
-"""Run the application: bind, announce readiness, stop cleanly on SIGINT/SIGTERM."""
+"""Serve one process: bind, announce readiness, stop cleanly on SIGINT/SIGTERM.
+
+``serving.run`` chooses between this and ``workers.run_workers``; neither imports the other's
+caller, so the process modules form a chain (serving → workers → server), not a cycle.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,8 @@ from pathlib import Path
 from aiohttp import web
 
 from . import datadir
-from .config import Config
+from .config import Config, TokenFileSettings
 from .connections import GuardedSockSite, Limits
-from .logging_setup import configure_logging
 from .tls import TlsContext, TlsFiles
 
 log = logging.getLogger("stsmock")
@@ -101,32 +104,28 @@ async def serve(
     ready: Callable[[], None] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM. ``worker`` > 0 marks a child of ``--workers`` (the parent announces)."""
-    from .app import app_for_runtime, build_runtime
-    from .token_file import TokenFileWriter
+    from .app import app_for_runtime
+    from .wiring import build_runtime
 
     sock = sock or bind_socket(options.host, options.port)
     port = sock.getsockname()[1]
     scheme = options.scheme
     base_url = base_url_for(options.host, port, options.public_url, scheme)
-    tls = tls_context_for(options)
+    tls = tls_context_for(options)  # built once; every listener (issuer/STS/admin/console, S3) gets tls.context
     ssl_context = tls.context if tls is not None else None
     limits = limits_for(options.config)
     runtime = build_runtime(
         options.config, data_dir=options.data_dir, base_url=base_url, share_clock=options.share_clock
     )
-    app = app_for_runtime(runtime)
-    writers = []
-    for spec in options.config.token_files:
-        writers.append(TokenFileWriter.from_settings(runtime, spec))
+    token_files = list(options.config.token_files)
     if options.token_file is not None:
-        writers.append(TokenFileWriter(runtime, Path(options.token_file), refresh_seconds=options.token_refresh))
+        token_files.append(TokenFileSettings(path=str(options.token_file), refresh_seconds=options.token_refresh))
+    app = app_for_runtime(runtime, token_files=token_files)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout)
     await runner.setup()
     site = GuardedSockSite(runner, sock, limits=limits, ssl_context=ssl_context)
     await site.start()
     watcher = asyncio.get_running_loop().create_task(tls.watch()) if tls is not None else None
-    for writer in writers:
-        writer.start()
     if worker == 0:
         datadir.write_server_info(
             runtime.data_dir,
@@ -154,27 +153,7 @@ async def serve(
         log.info("stopping")
         if watcher is not None:
             watcher.cancel()
-        for writer in writers:
-            await writer.stop()
         await runner.cleanup()
-
-
-def run(options: ServeOptions, *, workers: int = 1) -> int:
-    from .startup import check_data_dir
-
-    configure_logging(options.config.server.log_level, options.config.server.log_format)
-    check_data_dir(
-        options.data_dir,
-        min_free_bytes=options.config.server.min_free_bytes,
-        audit_file=options.config.audit.file,
-    )
-    prepare_tls(options)
-    if workers <= 1:
-        asyncio.run(serve(options))
-        return 0
-    from .workers import run_workers
-
-    return run_workers(options, workers)
 
 
 def main_guard(func: Callable[[], int]) -> int:

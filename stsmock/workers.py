@@ -34,8 +34,8 @@ def _worker(options: ServeOptions, port: int, index: int, ready: Any, reserved: 
 
 def _prepare(options: ServeOptions, port: int) -> None:
     """Create keys, the admin token and the session key before any worker races for them."""
-    from .app import build_runtime
     from .server import base_url_for
+    from .wiring import build_runtime
 
     runtime = build_runtime(
         options.config,
@@ -80,7 +80,13 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     info = datadir.read_server_info(options.data_dir.expanduser().resolve()) or {}
     datadir.write_server_info(
         options.data_dir.expanduser().resolve(),
-        {**info, "url": base_url, "pid": os.getpid(), "workers": [p.pid for p in processes]},
+        {
+            **info,
+            "url": base_url,
+            "pid": os.getpid(),
+            "workers": [p.pid for p in processes],
+            "ca_file": str(options.tls.ca) if options.tls is not None and options.tls.ca else "",
+        },
     )
     token_path = options.data_dir.expanduser().resolve() / "admin-token"
     where = token_path if options.config.admin.token is None else "config (admin.token)"

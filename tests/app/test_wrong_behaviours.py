@@ -23,7 +23,11 @@ def test_a_fault_rule_that_never_matches_leaves_the_token_endpoint_working(stsmo
         assert resp.json()["access_token"]
         post = requests.post(
             stsmock.url + "/token",
-            data={"grant_type": "client_credentials", "client_id": "stsmock-dev", "client_secret": "stsmock-dev-secret"},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "stsmock-dev",
+                "client_secret": "stsmock-dev-secret",
+            },
             timeout=10,
         )
         assert post.status_code == 200, post.text
