@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 MAX_DEPTH = 32
@@ -73,7 +74,14 @@ def _check_strings(value: Any) -> None:
             stack.extend(item)
 
 
-def loads_bounded(data: str | bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH, what: str = "JSON") -> Any:
+def loads_bounded(
+    data: str | bytes,
+    *,
+    max_bytes: int,
+    max_depth: int = MAX_DEPTH,
+    what: str = "JSON",
+    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+) -> Any:
     """``json.loads`` within the limits, else :class:`JsonLimitError` (a ValueError)."""
     if len(data) > max_bytes:
         raise JsonLimitError(f"{what} is larger than {max_bytes} bytes", "size")
@@ -87,8 +95,16 @@ def loads_bounded(data: str | bytes, *, max_bytes: int, max_depth: int = MAX_DEP
     if nesting_depth(text) > max_depth:
         raise JsonLimitError(f"{what} nests deeper than {max_depth} levels", "depth")
     try:
-        value = json.loads(text, parse_int=_number(int), parse_float=_number(float), parse_constant=_constant)
-    except JsonLimitError:
+        value = json.loads(
+            text,
+            parse_int=_number(int),
+            parse_float=_number(float),
+            parse_constant=_constant,
+            object_pairs_hook=object_pairs_hook,
+        )
+    except JsonLimitError as exc:
+        if exc.limit == "number":  # NaN, Infinity, out of range: a syntax problem of this document
+            raise JsonLimitError(f"{what} is not valid JSON ({exc})", "number") from None
         raise
     except (ValueError, RecursionError) as exc:
         raise JsonLimitError(f"{what} is not valid JSON ({str(exc)[:80]})", "syntax") from None

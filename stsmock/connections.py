@@ -161,6 +161,35 @@ class GuardedSockSite(web.SockSite):
         )
 
 
+class _ClientErrorsAreNotTracebacks(logging.Filter):
+    """aiohttp logs a malformed request (line too long, bad header bytes) as an ERROR with a traceback.
+
+    It already answered 400; a client's junk is not a server fault, so the record becomes one
+    DEBUG line (thousands of junk requests must not flood the log with tracebacks).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and (exc.code or 400) < 500:
+            record.msg = f"{record.getMessage()}: {exc.code} {str(exc.message)[:200]}"
+            record.args = ()
+            record.exc_info = None
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+def quiet_client_errors() -> None:
+    """Install the filter once on aiohttp's server logger (idempotent)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _ClientErrorsAreNotTracebacks) for f in logger.filters):
+        logger.addFilter(_ClientErrorsAreNotTracebacks())
+
+
+quiet_client_errors()
+
+
 def body_timeout_middleware(seconds: float, max_body_bytes: int) -> Any:
     """Read every request body within ``seconds`` (bodies are small and bounded by server.max_body_bytes).
 

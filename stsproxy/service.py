@@ -790,11 +790,13 @@ def _unverified_identity(token: str) -> dict[str, Any]:
     Marked ``claims_verified: False`` until verification succeeds; never trusted for decisions.
     """
     import base64
-    import json
+
+    from .bounded_json import loads_bounded
 
     try:
         payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        claims = loads_bounded(raw, max_bytes=len(raw), what="the payload")  # bounded: depth, digits, surrogates
     except (IndexError, ValueError, TypeError):
         return {"claims_verified": False}
     if not isinstance(claims, dict):

@@ -31,6 +31,7 @@ from joserfc import jws
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import import_key
 
+from .bounded_json import JsonLimitError, loads_bounded
 from .errors import ExpiredTokenException, IDPCommunicationError, InvalidIdentityToken
 from .ports import Clock
 from .settings import TokenValidationSettings, TrustedIssuerSettings
@@ -242,10 +243,6 @@ def _fail(message: str, check: str, **detail: Any) -> InvalidIdentityToken:
     return InvalidIdentityToken(message, check=check, detail={k: v for k, v in detail.items() if v is not None})
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
@@ -260,8 +257,11 @@ def _b64_json(segment: str, what: str) -> dict[str, Any]:
         raise _fail(f"Invalid JWT: the {what} is not base64url", "token-format")
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_object, parse_constant=_reject_constant)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        # bounded: nesting depth, digits, NaN/Infinity, lone surrogates (each named in the message)
+        value = loads_bounded(raw, max_bytes=len(raw), what=f"the {what}", object_pairs_hook=_unique_object)
+    except JsonLimitError as exc:
+        raise _fail(f"Invalid JWT: {exc}", "token-format") from None
+    except (binascii.Error, ValueError) as exc:
         raise _fail(f"Invalid JWT: the {what} is not valid JSON ({exc})", "token-format") from None
     if not isinstance(value, dict):
         raise _fail(f"Invalid JWT: the {what} is not a JSON object", "token-format")
