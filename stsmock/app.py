@@ -69,8 +69,8 @@ def app_for_runtime(runtime: Runtime, *, token_files: Sequence[TokenFileSettings
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", runtime.metrics.serve)
     admin.add_routes(app)
-    for name, service in runtime.issuers.items():
-        add_issuer_routes(app, service, "" if name == "default" else f"/issuers/{name}")
+    for service in runtime.issuers.values():
+        add_issuer_routes(app, service, service.settings.mount_path)  # a preset's layout, or /issuers/NAME
     console.add_routes(app)
     s3.install(app, runtime)
     add_sts_routes(app, runtime.sts)  # the POST catch-all: keep last

@@ -22,7 +22,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from aiohttp import web
@@ -304,7 +304,13 @@ def _drop(request: web.Request) -> web.StreamResponse:
 def endpoint_paths(issuer_names: Iterable[str]) -> dict[str, str]:
     """The token and JWKS paths of the built-in issuers -> the rule endpoint they match."""
     paths: dict[str, str] = {}
+    services = issuer_names if isinstance(issuer_names, Mapping) else {}
     for name in issuer_names:
+        settings = getattr(services.get(name), "settings", None)  # a preset moves the endpoints
+        if settings is not None:
+            paths[settings.mount_path + settings.endpoint_path("token")] = "token"
+            paths[settings.mount_path + settings.endpoint_path("jwks")] = "jwks"
+            continue
         prefix = "" if name == "default" else f"/issuers/{name}"
         paths[f"{prefix}/token"] = "token"
         paths[f"{prefix}/jwks"] = "jwks"
