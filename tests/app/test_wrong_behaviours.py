@@ -96,3 +96,26 @@ def test_stsmock_audit_shows_the_newest_records(stsmock_server):
     out = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True).stdout
     shown = [json.loads(line)["n"] for line in out.splitlines()]
     assert shown == [25, 26, 27, 28, 29]  # the newest five, oldest of them first
+
+
+def test_console_cookie_stops_working_after_sign_out(stsmock_server):
+    import re
+
+    url = stsmock_server.url
+    browser = requests.Session()
+    login = browser.post(
+        url + "/ui/login", data={"token": stsmock_server.admin_token}, allow_redirects=False, timeout=10
+    )
+    assert login.status_code == 303
+    cookie = browser.cookies.get("stsmock_console")
+    page = browser.get(url + "/ui", timeout=10)
+    assert page.status_code == 200
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    out = browser.post(url + "/ui/logout", data={"csrf": csrf}, allow_redirects=False, timeout=10)
+    assert out.status_code == 303
+    replay = requests.get(url + "/ui", cookies={"stsmock_console": cookie}, allow_redirects=False, timeout=10)
+    assert replay.status_code == 303 and replay.headers["Location"] == "/ui/login"  # the stolen cookie is dead
+    again = requests.Session()
+    again.post(url + "/ui/login", data={"token": stsmock_server.admin_token}, timeout=10)
+    assert again.cookies.get("stsmock_console") != cookie  # each sign-in is a new session
+    assert again.get(url + "/ui", allow_redirects=False, timeout=10).status_code == 200

@@ -226,3 +226,15 @@ def test_login_page_claims_json_is_bounded(fuzz_http: FuzzHttp) -> None:
     with pytest.raises(ValueError, match="nests deeper"):
         loads_bounded("[" * 100 + "]" * 100, max_bytes=10_000)
     assert loads_bounded(json.dumps({"a": [1, {"b": 2}]}), max_bytes=100) == {"a": [1, {"b": 2}]}
+
+
+@pytest.mark.parametrize("where", ["header", "payload"])
+def test_console_decoder_with_a_deep_jwt(fuzz_http: FuzzHttp, stsmock_server: Any, where: str) -> None:
+    import re
+
+    login = fuzz_http.request("POST", "/ui/login", data={"token": stsmock_server.admin_token})
+    assert login.status_code == 303
+    page = fuzz_http.request("GET", "/ui/decode")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    resp = fuzz_http.request("POST", "/ui/decode", data={"csrf": csrf, "token": deep_jwt(where=where)})
+    assert resp.status_code == 200 and "nests deeper than 32 levels" in resp.text
