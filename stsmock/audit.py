@@ -132,9 +132,13 @@ class AuditLog:
             batch.append(functools.partial(self._insert, record))
             return
         inserted: list[tuple[dict[str, Any], str]] = []
-        self._insert(record, inserted)  # autocommit: committed when this returns
+        self._insert(record, inserted)
+        after_commit = getattr(self._store, "after_commit", None)
         for item, line in inserted:
-            self._emit(item, line)
+            if after_commit is not None:  # inside a transaction (e.g. the STS's group commit): after its COMMIT
+                after_commit(functools.partial(self._emit, item, line))
+            else:
+                self._emit(item, line)
 
     def _insert(self, record: dict[str, Any], out: list[tuple[dict[str, Any], str]]) -> None:
         body = json.dumps(record, separators=(",", ":"), default=str)  # serialised once, for the store and the file

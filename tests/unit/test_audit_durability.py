@@ -117,3 +117,25 @@ def test_severity_by_event_family(store: Store, clock: Clock, event: str, severi
     audit = AuditLog(store, path=None, now=clock.now)
     audit.record(event)
     assert store.query_audit()[0]["severity"] == severity
+
+
+def test_record_written_inside_a_transaction_reaches_the_file_after_its_commit(
+    store: Store, tmp_path: Path, clock: Clock
+) -> None:
+    """The STS writes its decision record inside the shared group commit, not in a batched() block."""
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog(store, path=path, now=clock.now)
+    commit = GroupCommit(store)
+
+    async def run() -> None:
+        results = await asyncio.gather(
+            commit.run([lambda: audit.record("sts.decision", decision="allow", sub="alice")]),
+            commit.run([lambda: 1 / 0]),  # another request in the same transaction fails: all roll back
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, ZeroDivisionError) for r in results)
+        await commit.run([lambda: audit.record("sts.decision", decision="allow", sub="bob")])
+
+    asyncio.run(run())
+    assert [r["sub"] for r in store.query_audit(event="sts")] == ["bob"]
+    assert [r["sub"] for r in lines(path)] == ["bob"]
