@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .admin_client import AdminClient, admin_options
-from .durations import DURATION
+from .durations import DURATION, parse_claim, parse_instant
 
 
 def _load_config(path: str | None) -> Any:
@@ -137,20 +137,6 @@ def config_schema_cmd() -> None:
     click.echo(json.dumps(config_schema(), indent=2))
 
 
-def _claim(value: str) -> tuple[str, Any]:
-    from stsmock.bounded_json import JsonLimitError, loads_bounded
-
-    key, sep, raw = value.partition("=")
-    if not sep or not key:
-        raise click.BadParameter(f"expected KEY=VALUE, got {value[:60]!r}", param_hint="--claim")
-    try:
-        return key, loads_bounded(raw, max_bytes=16_384, what=f"claim {key[:40]!r}")
-    except JsonLimitError as exc:
-        if exc.limit == "syntax":
-            return key, raw  # not JSON: a plain string
-        raise click.BadParameter(str(exc), param_hint="--claim") from None
-
-
 @cli.command()
 @click.option("--sub", help="Subject claim.")
 @click.option("--aud", multiple=True, help="Audience (repeat for several).")
@@ -173,7 +159,7 @@ def token(
     data_dir: str | None,
 ) -> None:
     """Print a signed JWT minted by the running server."""
-    body: dict[str, Any] = {"issuer": issuer, "claims": dict(_claim(c) for c in claims)}
+    body: dict[str, Any] = {"issuer": issuer, "claims": dict(parse_claim(c) for c in claims)}
     if sub:
         body["sub"] = sub
     if aud:
@@ -236,7 +222,10 @@ def keys_retire(
 @click.argument("value")
 @click.option("--reason", default="", help="Why; recorded in the audit log.")
 @click.option(
-    "--issued-before", type=float, default=None, help="Cut-off (epoch seconds) for sub/client_id/iss/role_arn."
+    "--issued-before",
+    type=click.FloatRange(0, 253_402_300_799),
+    default=None,
+    help="Cut-off (epoch seconds) for sub/client_id/iss/role_arn.",
 )
 @admin_options
 def revoke(
@@ -262,7 +251,7 @@ def revoke(
 @click.option("--decision", type=click.Choice(["allow", "deny"]), default=None)
 @click.option("--event", default=None, help="Event name or prefix, e.g. sts or token.issued.")
 @click.option("--since", type=DURATION, default=None, help="Only records newer than this, e.g. 10m.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @click.option("--follow", is_flag=True, help="Keep printing new records.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON record per line.")
 @admin_options
@@ -330,52 +319,11 @@ def clock(action: str, value: str | None, url: str | None, admin_token: str | No
                 raise click.UsageError("advance needs a duration, e.g. 'stsmock clock advance 2h'")
             body["seconds"] = parse_duration(value)
         elif action in ("set", "freeze") and value:
-            body["at"] = _instant(value)
+            body["at"] = parse_instant(value)
         elif action == "set":
             raise click.UsageError("set needs epoch seconds or an ISO 8601 time, e.g. 2026-12-01T00:00:00Z")
         state = client.call("POST", "/admin/clock", body)
     click.echo(json.dumps(state, indent=2))
-
-
-def _instant(value: str) -> float:
-    """Epoch seconds or ISO 8601 (``2026-12-01T00:00:00Z``), finite and within years 1970..9999."""
-    import datetime as dt
-
-    from stsmock.clock import check_instant
-
-    try:
-        at = float(value)
-    except ValueError:
-        try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise click.BadParameter(
-                f"{value[:40]!r} is neither epoch seconds nor an ISO 8601 time (e.g. 2026-12-01T00:00:00Z)",
-                param_hint="VALUE",
-            ) from None
-        at = (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
-    try:
-        return check_instant(at)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="VALUE") from None
-
-
-@cli.group()
-def ca() -> None:
-    """The local CA of `serve --tls` (clients trust this one file)."""
-
-
-@ca.command("path")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data dir (default: the usual).")
-def ca_path_cmd(data_dir: str | None) -> None:
-    """Print the CA certificate file, creating the local CA first if the data dir has none."""
-    from stsmock.datadir import default_data_dir, prepare
-    from stsmock.tls import ca_path, ensure_ca, write_bundle
-
-    directory = prepare(Path(data_dir) if data_dir else default_data_dir())
-    ensure_ca(directory)
-    write_bundle(directory)
-    click.echo(str(ca_path(directory)))
 
 
 @cli.command()
@@ -430,7 +378,10 @@ from .assume import assume, env  # noqa: E402  (commands defined in their own mo
 cli.add_command(assume)
 cli.add_command(env)
 
+from .tls_commands import ca  # noqa: E402
 from .toolkit import breakglass, faults, policy  # noqa: E402
+
+cli.add_command(ca)
 
 cli.add_command(faults)
 cli.add_command(breakglass)
@@ -438,36 +389,9 @@ cli.add_command(policy)
 
 
 def main() -> None:
-    """Every error is one line and a non-zero exit status; ``--debug`` adds the traceback."""
-    from stsmock.failures import one_line
+    from .errors import run
 
-    try:
-        cli.main(prog_name="stsmock", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.UsageError as exc:  # one line, not click's usage block
-        where = (
-            f"stsmock {exc.ctx.command_path.split(' ', 1)[-1]}"
-            if exc.ctx and " " in exc.ctx.command_path
-            else "stsmock"
-        )
-        click.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("stsmock: aborted", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the one place that turns any error into a line
-        if os.environ.get("STSMOCK_DEBUG"):
-            import traceback
-
-            traceback.print_exc()
-        click.echo(f"stsmock: {one_line(exc)}", err=True)
-        sys.exit(1)
+    run(cli)
 
 
 if __name__ == "__main__":

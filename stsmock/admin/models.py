@@ -58,7 +58,7 @@ class RevokeBody(_Body):
     by: Literal["jti", "sub", "client_id", "iss", "role_arn", "session", "access_key"]
     value: str = Field(min_length=1, max_length=4096)
     reason: str = Field(default="", max_length=1024)
-    issued_before: float | None = None
+    issued_before: float | None = Field(None, allow_inf_nan=False)
 
 
 class ClockBody(_Body):
@@ -160,7 +160,7 @@ class Revocation(BaseModel):
     created_at: float
     by: str
     value: str
-    issued_before: float | None = None
+    issued_before: float | None = Field(None, allow_inf_nan=False)
     reason: str | None = None
     source: str | None = None
 

@@ -238,6 +238,8 @@ def test_usage_errors_are_one_line(running: ServeProcess) -> None:
     line = one_error_line(cli("assume", "--role-arn", "foo", *d), 2)
     assert "--role-arn" in line and "is not a role ARN" in line
     assert "65535" in one_error_line(cli("serve", "--port", "99999"), 2)
+    assert "at most 12 digits" in one_error_line(cli("token", "--ttl", "9" * 5000, *d), 2)
+    assert "--limit" in one_error_line(cli("audit", "--limit", "0", *d), 2)
     for bad in ("nan", "inf", "1e400", "tomorrow"):
         assert "Invalid value for VALUE" in one_error_line(cli("clock", "set", bad, *d), 2)
     line = one_error_line(cli("clock", "set", "99999-01-01T00:00:00Z", *d), 2)

@@ -238,3 +238,41 @@ def test_console_decoder_with_a_deep_jwt(fuzz_http: FuzzHttp, stsmock_server: An
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
     resp = fuzz_http.request("POST", "/ui/decode", data={"csrf": csrf, "token": deep_jwt(where=where)})
     assert resp.status_code == 200 and "nests deeper than 32 levels" in resp.text
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": 1e300},
+        {"exp": 10**30},
+        {"iat": -1e300},
+        {"nbf": 1e300},
+        {"exp": -5},
+        {"iat": 10**30, "exp": 10**31},
+        {"auth_time": 1e300},
+        {"exp": "tomorrow"},
+        {"exp": True},
+    ],
+    ids=lambda c: "-".join(f"{k}={str(v)[:8]}" for k, v in c.items()),
+)
+@pytest.mark.parametrize("profile_role", ["stsmock-dev"])
+def test_signed_tokens_with_extreme_dates(fuzz_http: FuzzHttp, stsmock_server: Any, claims: dict, profile_role: str) -> None:
+    """Correctly signed tokens whose time claims are extreme: a protocol error (or success), never a 500."""
+    service = stsmock_server.runtime.issuers["default"]
+    token = service.mint({"sub": "alice", "aud": "sts.amazonaws.com", **claims}, alg=None, ttl=None, typ=None, client_id=None)
+    resp = fuzz_http.request(
+        "POST",
+        "/",
+        data={
+            **STS,
+            "Action": "AssumeRoleWithWebIdentity",
+            "RoleArn": f"arn:aws:iam::000000000000:role/{profile_role}",
+            "RoleSessionName": "ss",
+            "WebIdentityToken": token,
+        },
+    )
+    assert resp.status_code < 500, resp.text[:300]
+    for path in ("/userinfo",):
+        assert fuzz_http.request("GET", path, headers={"Authorization": f"Bearer {token}"}).status_code < 500
+    basic = ("stsmock-dev", "stsmock-dev-secret")
+    assert fuzz_http.request("POST", "/introspect", data={"token": token}, auth=basic).status_code == 200
