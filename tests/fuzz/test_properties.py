@@ -63,9 +63,15 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def _http_layer_refusal(resp: Any) -> bool:
+    """aiohttp's own 400 for a request line or header beyond 8190 bytes (before any route runs)."""
+    return resp.status_code == 400 and resp.text.startswith(("Got more than", "Bad Request", "400"))
+
+
 def _sts_ok(resp: Any) -> None:
     assert resp.status_code < 500, resp.text[:300]
-    assert resp.text.lstrip().startswith("<") or resp.status_code in (404, 405, 413), resp.text[:200]
+    xml = resp.text.lstrip().startswith("<")
+    assert xml or resp.status_code in (404, 405, 413) or _http_layer_refusal(resp), resp.text[:200]
 
 
 sts_pairs = st.lists(
@@ -83,6 +89,7 @@ def test_sts_query_parser(fuzz_http: FuzzHttp) -> None:
     @example(action="AssumeRoleWithWebIdentity", pairs=[(b"RoleSessionName", b"\xff\xfe")], in_query=True)
     @example(action="AssumeRoleWithWebIdentity", pairs=[(b"DurationSeconds", b"9" * 5000)], in_query=False)
     @example(action="AssumeRole", pairs=[(b"PolicyArns.member." + b"9" * 5000 + b".arn", b"x")], in_query=False)
+    @example(action="AssumeRoleWithWebIdentity", pairs=[(b"Action", b"9" * 9000)], in_query=True)  # found: line > 8190
     def run(action: str, pairs: list[tuple[bytes, bytes]], in_query: bool) -> None:
         encoded = _encode([(b"Action", action.encode()), (b"Version", b"2011-06-15"), *pairs])
         if in_query:

@@ -256,10 +256,14 @@ def test_console_decoder_with_a_deep_jwt(fuzz_http: FuzzHttp, stsmock_server: An
     ids=lambda c: "-".join(f"{k}={str(v)[:8]}" for k, v in c.items()),
 )
 @pytest.mark.parametrize("profile_role", ["stsmock-dev"])
-def test_signed_tokens_with_extreme_dates(fuzz_http: FuzzHttp, stsmock_server: Any, claims: dict, profile_role: str) -> None:
+def test_signed_tokens_with_extreme_dates(
+    fuzz_http: FuzzHttp, stsmock_server: Any, claims: dict, profile_role: str
+) -> None:
     """Correctly signed tokens whose time claims are extreme: a protocol error (or success), never a 500."""
     service = stsmock_server.runtime.issuers["default"]
-    token = service.mint({"sub": "alice", "aud": "sts.amazonaws.com", **claims}, alg=None, ttl=None, typ=None, client_id=None)
+    token = service.mint(
+        {"sub": "alice", "aud": "sts.amazonaws.com", **claims}, alg=None, ttl=None, typ=None, client_id=None
+    )
     resp = fuzz_http.request(
         "POST",
         "/",
@@ -276,3 +280,9 @@ def test_signed_tokens_with_extreme_dates(fuzz_http: FuzzHttp, stsmock_server: A
         assert fuzz_http.request("GET", path, headers={"Authorization": f"Bearer {token}"}).status_code < 500
     basic = ("stsmock-dev", "stsmock-dev-secret")
     assert fuzz_http.request("POST", "/introspect", data={"token": token}, auth=basic).status_code == 200
+
+
+def test_request_line_beyond_8190_bytes_is_a_400_not_a_traceback(fuzz_http: FuzzHttp) -> None:
+    """Found by test_sts_query_parser: aiohttp refuses the line itself (400) and we log no traceback."""
+    resp = fuzz_http.request("POST", "/?Action=" + "9" * 9000, data=b"", headers={"Content-Type": "text/plain"})
+    assert resp.status_code == 400
