@@ -53,6 +53,7 @@ def create_app(
 
 def app_for_runtime(runtime: Runtime, *, token_files: Sequence[TokenFileSettings] = ()) -> web.Application:
     """Mount ``runtime``; ``token_files`` are kept fresh while the app runs (``serve`` passes them)."""
+    issuer_settings = [service.settings for service in runtime.issuers.values()]
     app = web.Application(
         client_max_size=runtime.config.server.max_body_bytes,
         middlewares=[
@@ -61,7 +62,7 @@ def app_for_runtime(runtime: Runtime, *, token_files: Sequence[TokenFileSettings
             admin.auth_middleware(runtime.admin_token),  # /admin/* needs the bearer token
             # every body read within server.body_timeout (cached: handlers and the fault matcher read it again)
             body_timeout_middleware(runtime.config.server.body_timeout, runtime.config.server.max_body_bytes),
-            faults.make_middleware(runtime.faults, runtime.issuers),  # /token and /jwks fault rules
+            faults.make_middleware(runtime.faults, issuer_settings),  # /token and /jwks fault rules
         ],
     )
     app[RUNTIME] = runtime
