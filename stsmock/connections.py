@@ -198,7 +198,7 @@ def body_timeout_middleware(seconds: float, max_body_bytes: int) -> Any:
     """
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def body_timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
         length = request.content_length
         too_big = length is not None and length > max_body_bytes
         if request.body_exists and request.can_read_body and not too_big:
@@ -221,4 +221,4 @@ def body_timeout_middleware(seconds: float, max_body_bytes: int) -> Any:
                 )
         return await handler(request)
 
-    return middleware
+    return body_timeout
