@@ -31,6 +31,11 @@ class JsonLimitError(ValueError):
         self.limit = limit
 
 
+def too_deep(text: str, max_depth: int) -> bool:
+    """True when ``text`` nests deeper than ``max_depth`` (two C-level counts in the common case)."""
+    return text.count("[") + text.count("{") > max_depth and nesting_depth(text) > max_depth
+
+
 def nesting_depth(text: str) -> int:
     depth = deepest = 0
     for bracket in _BRACKETS.findall(_STRING.sub("", text)):
@@ -58,7 +63,10 @@ def _constant(name: str) -> Any:
     raise JsonLimitError(f"{name} is not a JSON number", "number")
 
 
-def _check_strings(value: Any) -> None:
+def check_strings(value: Any, text: str) -> None:
+    """Lone surrogates can only come from ``\\u`` escapes (the text itself was strict UTF-8)."""
+    if "\\u" not in text:
+        return
     stack = [value]
     while stack:
         item = stack.pop()
@@ -92,7 +100,7 @@ def loads_bounded(
             raise JsonLimitError(f"{what} is not valid UTF-8", "utf-8") from None
     else:
         text = data
-    if nesting_depth(text) > max_depth:
+    if too_deep(text, max_depth):
         raise JsonLimitError(f"{what} nests deeper than {max_depth} levels", "depth")
     try:
         value = json.loads(
@@ -108,5 +116,11 @@ def loads_bounded(
         raise
     except (ValueError, RecursionError) as exc:
         raise JsonLimitError(f"{what} is not valid JSON ({str(exc)[:80]})", "syntax") from None
-    _check_strings(value)
+    check_strings(value, text)
     return value
+
+
+def precheck(text: str, *, what: str = "JSON", max_depth: int = MAX_DEPTH) -> None:
+    """The depth limit alone, for a caller with its own decoder (then call :func:`check_strings`)."""
+    if too_deep(text, max_depth):
+        raise JsonLimitError(f"{what} nests deeper than {max_depth} levels", "depth")
