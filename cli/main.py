@@ -13,6 +13,7 @@ import click
 
 from .admin_client import AdminClient, admin_options
 from .durations import DURATION, parse_claim, parse_instant
+from .tls_commands import apply_tls_options, tls_options
 
 
 def _load_config(path: str | None) -> Any:
@@ -50,9 +51,7 @@ def cli(debug: bool) -> None:
 @click.option(
     "--workers", type=click.IntRange(1, 64), default=None, help="Worker processes sharing the port (SO_REUSEPORT)."
 )
-@click.option("--tls", is_flag=True, help="Serve https with a local CA and certificate kept in the data dir.")
-@click.option("--tls-cert", type=click.Path(dir_okay=False), default=None, help="PEM certificate chain for https.")
-@click.option("--tls-key", type=click.Path(dir_okay=False), default=None, help="PEM private key of --tls-cert.")
+@tls_options
 def serve(
     config_path: str | None,
     host: str | None,
@@ -79,11 +78,7 @@ def serve(
         server.log_level = log_level
     if log_format:
         server.log_format = log_format
-    if (tls_cert is None) != (tls_key is None):
-        raise click.UsageError("--tls-cert and --tls-key go together")
-    if tls or tls_cert:
-        changes = {"enabled": True} | ({"cert": tls_cert, "key": tls_key} if tls_cert else {})
-        server.tls = type(server.tls).model_validate({**server.tls.model_dump(), **changes})
+    apply_tls_options(server, tls, tls_cert, tls_key)
     options = ServeOptions(
         config=config,
         data_dir=Path(data_dir) if data_dir else default_data_dir(),
@@ -138,8 +133,8 @@ def config_schema_cmd() -> None:
 
 
 @cli.command()
-@click.option("--sub", help="Subject claim.")
-@click.option("--aud", multiple=True, help="Audience (repeat for several).")
+@click.option("--sub", help="Subject claim (default stsmock-cli).")
+@click.option("--aud", multiple=True, help="Audience (repeat for several; default: the client's audience).")
 @click.option("--claim", "claims", multiple=True, help="Extra claim KEY=VALUE (VALUE parsed as JSON if it can be).")
 @click.option("--ttl", type=DURATION, default=None, help="Lifetime, e.g. 60, 15m, 1h.")
 @click.option("--issuer", default="default", show_default=True)
@@ -160,8 +155,9 @@ def token(
 ) -> None:
     """Print a signed JWT minted by the running server."""
     body: dict[str, Any] = {"issuer": issuer, "claims": dict(parse_claim(c) for c in claims)}
-    if sub:
-        body["sub"] = sub
+    # no --sub: a fixed subject, so the token is usable as is; no --aud: the server applies the
+    # (default) client's audience, so the default role accepts it
+    body["sub"] = sub or body["claims"].pop("sub", None) or "stsmock-cli"
     if aud:
         body["aud"] = aud[0] if len(aud) == 1 else list(aud)
     if ttl is not None:
@@ -378,10 +374,14 @@ from .assume import assume, env  # noqa: E402  (commands defined in their own mo
 cli.add_command(assume)
 cli.add_command(env)
 
+from .delivery import delivery  # noqa: E402
+from .drill import drill  # noqa: E402
 from .tls_commands import ca  # noqa: E402
 from .toolkit import breakglass, faults, policy  # noqa: E402
 
 cli.add_command(ca)
+cli.add_command(delivery)
+cli.add_command(drill)
 
 cli.add_command(faults)
 cli.add_command(breakglass)

@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
+
+
+def tls_options(func: Any) -> Any:
+    """`serve --tls | --tls-cert F --tls-key F`."""
+    func = click.option("--tls-key", type=click.Path(dir_okay=False), default=None, help="PEM key of --tls-cert.")(func)
+    func = click.option("--tls-cert", type=click.Path(dir_okay=False), default=None, help="PEM chain for https.")(func)
+    help_tls = "Serve https with a local CA and certificate kept in the data dir."
+    return click.option("--tls", is_flag=True, help=help_tls)(func)
+
+
+def apply_tls_options(server: Any, tls: bool, cert: str | None, key: str | None) -> None:
+    """Fold the flags into ``server.tls`` (validated as a whole: cert and key go together)."""
+    if (cert is None) != (key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    if tls or cert:
+        changes = {"enabled": True} | ({"cert": cert, "key": key} if cert else {})
+        server.tls = type(server.tls).model_validate({**server.tls.model_dump(), **changes})
 
 
 @click.group()
