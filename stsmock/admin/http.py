@@ -56,9 +56,31 @@ class AdminRoutes(web.RouteTableDef):
         self.tag = tag
 
     def op(
-        self, method: str, path: str, summary: str, *, responses: Mapping[int, Response], **details: Any
+        self,
+        method: str,
+        path: str,
+        summary: str,
+        *,
+        responses: Mapping[int, Response],
+        body: type[BaseModel] | None = None,
+        body_required: bool = False,
+        body_exclude: tuple[str, ...] = (),
+        query: type[BaseModel] | None = None,
+        path_params: Mapping[str, Mapping[str, Any]] | None = None,
+        description: str = "",
     ) -> Callable[[H], H]:
-        operation = Operation(summary, self.tag, responses=responses, **details)
+        """Register the decorated handler for ``method path`` and describe it (see :class:`Operation`)."""
+        operation = Operation(
+            summary,
+            self.tag,
+            body=body,
+            body_required=body_required,
+            body_exclude=body_exclude,
+            responses=responses,
+            query=query,
+            path_params=path_params or {},
+            description=description,
+        )
 
         def register(handler: H) -> H:
             setattr(handler, "__admin_operation__", operation)  # noqa: B010 - read back by operation_of
