@@ -8,9 +8,11 @@ decisions from the same policy engine (role permissions ∩ session policy).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import socket
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from stsproxy.gateway.settings import GatewaySettings
 from stsproxy.permissions import Permissions
 
 from .backends.seaweedfs import INSTALL_HINT, SeaweedFS
+from .connections import GuardedSockSite, Limits
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -166,8 +169,15 @@ def _audit_sink(runtime: Runtime) -> Any:
     return sink
 
 
-async def start_listener(runtime: Runtime, sock: socket.socket, store: SeaweedFS | None) -> GatewayListener:
-    """Serve the gateway on ``sock`` until ``stop()``."""
+async def start_listener(
+    runtime: Runtime,
+    sock: socket.socket,
+    store: SeaweedFS | None,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    limits: Limits | None = None,
+) -> GatewayListener:
+    """Serve the gateway on ``sock`` until ``stop()`` (TLS with ``ssl_context``, the server's connection limits)."""
     settings: GatewaySettings = runtime.config.gateway
     router = build_router(settings, store)
     gateway = Gateway(
@@ -182,10 +192,16 @@ async def start_listener(runtime: Runtime, sock: socket.socket, store: SeaweedFS
     gateway.add_routes(app)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
     await runner.setup()
-    await web.SockSite(runner, sock).start()
+    if limits is not None:
+        await GuardedSockSite(
+            runner, sock, limits=dataclasses.replace(limits, open=0, rejected=0), ssl_context=ssl_context
+        ).start()
+    else:
+        await web.SockSite(runner, sock, ssl_context=ssl_context).start()
     host, port = sock.getsockname()[:2]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - display only
-    url = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    scheme = "https" if ssl_context is not None else "http"
+    url = f"{scheme}://[{shown}]:{port}" if ":" in shown else f"{scheme}://{shown}:{port}"
     if router.unavailable:
         log.warning("S3 gateway at %s has no backend: %s", url, INSTALL_HINT)
     return GatewayListener(url, runner, router)
@@ -218,7 +234,13 @@ def start_store(settings: GatewaySettings, data_dir: Path) -> SeaweedFS | None:
 
 
 async def serve_gateway(
-    runtime: Runtime, options: Any, *, worker: int, bind: Callable[..., socket.socket]
+    runtime: Runtime,
+    options: Any,
+    *,
+    worker: int,
+    bind: Callable[..., socket.socket],
+    ssl_context: ssl.SSLContext | None = None,
+    limits: Limits | None = None,
 ) -> GatewayService | None:
     """The S3 listener for ``serve`` (None when disabled); workers share the parent's port and store.
 
@@ -232,7 +254,7 @@ async def serve_gateway(
         store = start_store(settings, runtime.data_dir)
         owned = store is not None and store.available
     try:
-        listener = await start_listener(runtime, sock, store)
+        listener = await start_listener(runtime, sock, store, ssl_context=ssl_context, limits=limits)
     except BaseException:
         if owned and store is not None:
             store.stop()

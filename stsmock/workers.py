@@ -40,7 +40,9 @@ def _prepare(options: ServeOptions, port: int) -> None:
     from .wiring import build_runtime
 
     runtime = build_runtime(
-        options.config, data_dir=options.data_dir, base_url=base_url_for(options.host, port, options.public_url)
+        options.config,
+        data_dir=options.data_dir,
+        base_url=base_url_for(options.host, port, options.public_url, options.scheme),
     )
     runtime.store.set_meta("clock", "")  # every start begins with the real time
     runtime.audit.close()
@@ -58,7 +60,7 @@ def _reserve_gateway(options: ServeOptions) -> tuple[Any, str | None]:
     options.s3_store = start_store(gateway, options.data_dir.expanduser().resolve())
     sock = bind_socket(gateway.host or options.host, options.s3_port, reuse_port=True)
     options.s3_port = sock.getsockname()[1]
-    return sock, base_url_for(gateway.host or options.host, options.s3_port, None)
+    return sock, base_url_for(gateway.host or options.host, options.s3_port, None, options.scheme)
 
 
 def run_workers(options: ServeOptions, workers: int) -> int:
@@ -93,7 +95,7 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     reserved.close()  # only the workers' sockets accept from now on
     if s3_reserved is not None:
         s3_reserved.close()
-    base_url = base_url_for(options.host, port, options.public_url)
+    base_url = base_url_for(options.host, port, options.public_url, options.scheme)
     info = datadir.read_server_info(options.data_dir.expanduser().resolve()) or {}
     datadir.write_server_info(
         options.data_dir.expanduser().resolve(),
@@ -102,6 +104,7 @@ def run_workers(options: ServeOptions, workers: int) -> int:
             "url": base_url,
             "pid": os.getpid(),
             "workers": [p.pid for p in processes],
+            "ca_file": str(options.tls.ca) if options.tls is not None and options.tls.ca else "",
             **({"s3_url": s3_url} if s3_url else {}),
         },
     )

@@ -6,11 +6,11 @@ import boto3
 from botocore.config import Config
 
 
-def test_token_assume_and_signed_s3_call(stsmock):
+def test_token_assume_and_signed_s3_call(stsmock, stsmock_s3):
     creds = stsmock.assume(token=stsmock.token("svc-a"))
     s3 = boto3.client(
         "s3",
-        endpoint_url=stsmock.s3_url,
+        endpoint_url=stsmock_s3,
         region_name="us-east-1",
         config=Config(s3={"addressing_style": "path"}),
         **creds,
