@@ -86,6 +86,7 @@ def serve(
         announce=_announce,
     )
     options.s3_port = s3_port if s3_port is not None else (0 if options.port == 0 else config.gateway.port)
+    options.s3_port_fallback = s3_port is None
     if no_s3:
         options.s3_port = None
     sys.exit(main_guard(lambda: run(options, workers=workers or server.workers)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
 import re
 import socket
@@ -233,6 +234,18 @@ def start_store(settings: GatewaySettings, data_dir: Path) -> SeaweedFS | None:
     return store
 
 
+def bind_gateway(options: Any, bind: Callable[..., socket.socket], *, reuse_port: bool) -> socket.socket:
+    """The S3 listener's socket; the default port, when taken, gives way to a free one (named in the ready line)."""
+    host = options.config.gateway.host or options.host
+    try:
+        return bind(host, options.s3_port, reuse_port=reuse_port)
+    except OSError as exc:
+        if not options.s3_port_fallback or exc.errno != errno.EADDRINUSE or reuse_port:
+            raise
+        log.warning("S3 gateway port %d is in use; using a free port (pass --s3-port to choose one)", options.s3_port)
+        return bind(host, 0, reuse_port=reuse_port)
+
+
 async def serve_gateway(
     runtime: Runtime,
     options: Any,
@@ -248,7 +261,7 @@ async def serve_gateway(
     settings: GatewaySettings = runtime.config.gateway
     if options.s3_port is None or not settings.enabled:
         return None
-    sock = bind(settings.host or options.host, options.s3_port, reuse_port=worker > 0)
+    sock = bind_gateway(options, bind, reuse_port=worker > 0)
     store, owned = options.s3_store, False
     if store is None and worker == 0:
         store = start_store(settings, runtime.data_dir)

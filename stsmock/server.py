@@ -45,6 +45,8 @@ class ServeOptions:
     s3_port: int | None = None
     #: The embedded S3 store a --workers parent started for its workers.
     s3_store: Any = None
+    #: s3_port is the default (not asked for): when it is taken, use a free port instead of failing.
+    s3_port_fallback: bool = False
 
     @property
     def scheme(self) -> str:

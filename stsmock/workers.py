@@ -53,12 +53,16 @@ def _reserve_gateway(options: ServeOptions) -> tuple[Any, str | None]:
     """Start the embedded S3 store once (the parent owns it) and reserve the gateway port for the workers."""
     if options.s3_port is None or not options.config.gateway.enabled:
         return None, None
-    from .gateway import start_store
+    from .gateway import bind_gateway, start_store
     from .server import base_url_for, bind_socket
 
     gateway = options.config.gateway
     options.s3_store = start_store(gateway, options.data_dir.expanduser().resolve())
-    sock = bind_socket(gateway.host or options.host, options.s3_port, reuse_port=True)
+    sock = bind_gateway(
+        options, lambda host, port, reuse_port: bind_socket(host, port, reuse_port=False), reuse_port=False
+    )
+    sock.close()  # the port is ours now; rebind it shareable for the workers
+    sock = bind_socket(gateway.host or options.host, sock.getsockname()[1], reuse_port=True)
     options.s3_port = sock.getsockname()[1]
     return sock, base_url_for(gateway.host or options.host, options.s3_port, None, options.scheme)
 
