@@ -23,7 +23,7 @@ from aiohttp import web
 
 from stsproxy.auth import CredentialChain
 from stsproxy.errors import ExpiredToken, StsError
-from stsproxy.gateway.backends import Backend, BackendRouter
+from stsproxy.gateway.backends import READ_BUFFER, Backend, BackendRouter
 from stsproxy.gateway.errors import S3Error
 from stsproxy.gateway.ports import Decision, Principal
 from stsproxy.gateway.proxy import Gateway
@@ -191,7 +191,7 @@ async def start_listener(
     )
     app = web.Application(client_max_size=2 * 1024 * 1024)
     gateway.add_routes(app)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False, read_bufsize=READ_BUFFER)
     await runner.setup()
     if limits is not None:
         await GuardedSockSite(

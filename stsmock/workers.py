@@ -61,8 +61,9 @@ def _reserve_gateway(options: ServeOptions) -> tuple[Any, str | None]:
     sock = bind_gateway(
         options, lambda host, port, reuse_port: bind_socket(host, port, reuse_port=False), reuse_port=False
     )
-    sock.close()  # the port is ours now; rebind it shareable for the workers
-    sock = bind_socket(gateway.host or options.host, sock.getsockname()[1], reuse_port=True)
+    port = sock.getsockname()[1]
+    sock.close()  # the port is free for us now; bind it again, shareable by the workers
+    sock = bind_socket(gateway.host or options.host, port, reuse_port=True)
     options.s3_port = sock.getsockname()[1]
     return sock, base_url_for(gateway.host or options.host, options.s3_port, None, options.scheme)
 

@@ -21,6 +21,8 @@ from .settings import BackendSettings, GatewaySettings
 from .signer import sign_backend
 
 _SKIP_AUTO = ("Content-Type", "Accept", "Accept-Encoding", "User-Agent")
+#: Read buffer per connection, both toward clients and backends (aiohttp's default is 64 KiB).
+READ_BUFFER = 512 * 1024
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Backend:
                 auto_decompress=False,
                 skip_auto_headers=_SKIP_AUTO,
                 timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=self.timeout),
+                read_bufsize=READ_BUFFER,  # fewer, larger reads: each one costs an event-loop wake-up
             )
         return self._session
 
