@@ -44,7 +44,14 @@ MIRROR: dict[str, tuple[str, str, re.Pattern[str]]] = {
     "delivery-docker-env-file": ("bash", "d8c9185859a7849b", ARN),
     "s3-stand-in": ("python", "e1b2bfd975b8d0bd", re.compile(r"b'x'")),
     "pytest-plugin": ("python", "27c408fa059748a4", re.compile(r"2 passed")),
+    "https": (
+        "bash",
+        "75278ab96899c9c4",
+        re.compile(r'(?s)AWS_CA_BUNDLE=.*"Arn": "arn:aws:sts::000000000000:assumed-role/stsmock-dev/'),
+    ),
 }
+#: Recipes that start their own server: they get a free port (and keep their own data dir).
+SELF_SERVING = ("web-identity-provider", "https")
 
 _BLOCK = re.compile(r"^<!-- recipe: ([\w-]+) -->\n```(\w+)\n(.*?)^```$", re.M | re.S)
 _FENCE = re.compile(r"^```(\w*)$", re.M)
@@ -123,9 +130,11 @@ def _run(name: str, lang: str, body: str, server: ServeProcess, tmp: Path) -> su
     env = _fresh_env(tmp / "home", server)
     work = tmp / "work"
     work.mkdir()
-    if name == "web-identity-provider":  # the recipe starts its own server: give it a free port and data dir
+    if name in SELF_SERVING:  # the recipe starts its own server: give it a free port and data dir
         port = _free_port()
-        body = body.replace("stsmock serve ", f"stsmock serve --port {port} ")
+        body = body.replace("stsmock serve ", f"stsmock serve --port {port} ").replace(
+            "127.0.0.1:8400", f"127.0.0.1:{port}"
+        )
         return _run_bash(_substitute(body, f"http://127.0.0.1:{port}", tmp), env, work)
     body = _substitute(body, server.url, tmp)
     if name == "delivery-docker-env-file" and not _docker_works():
