@@ -21,9 +21,11 @@ from .audit import AuditLog
 from .breakglass import BreakGlass
 from .clock import VirtualClock
 from .config import Config
+from .delivery.engine import DeliveryEngine
 from .faults import FaultEngine
 from .metrics import Metrics
 from .revocations import RevocationRegistry
+from .simulate import Simulator
 from .store import GroupCommit, Store
 
 #: Called with each new revocation record (e.g. the upstream forwarder's MinIO revoke-tokens hook).
@@ -58,6 +60,9 @@ class Runtime:
     faults: FaultEngine
     breakglass: BreakGlass
     metrics: Metrics
+    #: Credential delivery: workload bindings and their credentials (listeners run in the app).
+    delivery: DeliveryEngine
+    simulator: Simulator
     revocation_listeners: list[RevocationListener] = field(default_factory=list)
 
     def issuer_url(self, name: str) -> str:

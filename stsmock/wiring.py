@@ -2,7 +2,8 @@
 
 The order is the dependency order: data dir → clock → store → audit (+ group commit) → metrics →
 revocations → admin token → issuers → STS settings and roles → feature engines (faults,
-break-glass) → upstream forwarder → STS. Nothing is rewired after it is built.
+break-glass) → upstream forwarder → STS → simulator (over the STS's plane). Nothing is rewired
+after it is built.
 
 The built-in issuers are trusted by the STS exactly like external ones — through a JWKS
 document — only the transport differs: their JWKS is handed over in-process.
@@ -28,9 +29,11 @@ from .audit import AuditLog
 from .breakglass import BreakGlass
 from .clock import VirtualClock
 from .config import Config, expand_placeholders
+from .delivery.install import delivery_engine, delivery_ports
 from .metrics import Metrics
 from .revocations import RevocationRegistry
 from .runtime import RevocationListener, Runtime, issuer_url
+from .simulate import Simulator
 from .store import GroupCommit, Store
 
 BUILTIN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
@@ -95,6 +98,19 @@ def build_runtime(
             commit=group_commit.run,
         ),
     )
+    delivery = delivery_engine(
+        config.delivery,
+        delivery_ports(
+            issuers=issuers,
+            issuer_url=lambda name: issuer_url(base_url, name),
+            sts=sts,
+            clock=clock,
+            audit=audit,
+            account_id=config.sts.account_id,
+            region=config.sts.region,
+        ),
+        data_dir=data_dir,
+    )
     return Runtime(
         config=config,
         base_url=base_url,
@@ -111,6 +127,12 @@ def build_runtime(
         faults=fault_engine,
         breakglass=breakglass,
         metrics=metrics,
+        delivery=delivery,
+        simulator=Simulator(
+            sts.plane,
+            issuer_urls={name: service.issuer_url for name, service in issuers.items()},
+            break_glass=breakglass,
+        ),
         revocation_listeners=listeners,
     )
 
