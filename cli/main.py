@@ -42,6 +42,13 @@ def cli() -> None:
 )
 @click.option("--token-refresh", type=DURATION, default="5m", show_default=True, help="Token file refresh interval.")
 @click.option("--workers", type=int, default=None, help="Worker processes sharing the port (SO_REUSEPORT).")
+@click.option(
+    "--store",
+    "store_url",
+    envvar="STSMOCK_STORE_URL",
+    default=None,
+    help="State store: postgresql://... shared by replicas (default: SQLite in the data dir).",
+)
 def serve(
     config_path: str | None,
     host: str | None,
@@ -53,6 +60,7 @@ def serve(
     token_file: str | None,
     token_refresh: int,
     workers: int | None,
+    store_url: str | None,
 ) -> None:
     """Run the issuer and the STS in one process."""
     from stsmock.datadir import default_data_dir
@@ -64,6 +72,8 @@ def serve(
         server.log_level = log_level
     if log_format:
         server.log_format = log_format
+    if store_url:
+        config.store.url = store_url
     options = ServeOptions(
         config=config,
         data_dir=Path(data_dir) if data_dir else default_data_dir(),

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.x509.oid import NameOID
 from joserfc import jwk
 
-from issuer.ports import AuditSink, Clock
+from issuer.ports import AuditSink, Clock, KeyRepository
 from issuer.settings import KeySettings
 
 #: alg -> (joserfc key type, size or curve)
@@ -124,8 +124,13 @@ class KeyManager:
         settings: KeySettings,
         audit: AuditSink,
         common_name: str | None = None,
+        repository: KeyRepository | None = None,
     ) -> None:
         self.directory = Path(directory)
+        #: Shared key records (the store); without one, the JSON files in ``directory``.
+        self.repository = repository
+        #: Records written by the current serialised update (repository mode), by kid.
+        self._pending: dict[str, dict[str, Any]] | None = None
         self.algorithms = list(dict.fromkeys([default_alg, *algorithms]))
         self.default_alg = default_alg
         self.clock = clock
@@ -151,14 +156,53 @@ class KeyManager:
         except OSError:
             return 0
 
+    def reload(self) -> None:
+        """Adopt the repository's records (another process changed them); fires ``on_change``."""
+        if self.repository is not None:
+            self._adopt(self.repository.load())
+            self._changed()
+
+    def _adopt(self, records: list[dict[str, Any]]) -> None:
+        loaded = {}
+        for record in records:
+            try:
+                key = _Key(record)
+            except (ValueError, KeyError, TypeError) as exc:
+                self.audit.record("key.load_failed", severity="high", kid=record.get("kid"), error=str(exc)[:200])
+                continue
+            loaded[key.kid] = key
+        self._keys.clear()
+        self._keys.update(loaded)
+
+    def _serialised(self, change: Callable[[], Any]) -> Any:
+        """Run ``change`` on the latest records, alone among all processes, and store what it wrote.
+
+        Without a repository the files are the state (one process, or ``--workers`` on the file lock).
+        """
+        if self.repository is None:
+            return change()
+        with self.repository.update() as (records, save):
+            self._adopt(records)
+            self._pending = {}
+            try:
+                result = change()
+                save(list(self._pending.values()))
+            finally:
+                self._pending = None
+        self._changed()
+        return result
+
     def reload_if_changed(self) -> None:
         """Pick up keys written by another process sharing the data dir (``--workers``)."""
-        if self._directory_mtime() != self._dir_mtime:
+        if self.repository is None and self._directory_mtime() != self._dir_mtime:
             self.ensure()
 
     # -- lifecycle -----------------------------------------------------------------
     def ensure(self) -> None:
         """Load persisted keys, then make sure every algorithm has a signing key."""
+        if self.repository is not None:
+            self._serialised(self._ensure_usable)
+            return
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._keys.clear()
         for path in sorted(self.directory.glob("*.json")):
@@ -168,10 +212,13 @@ class KeyManager:
                 self.audit.record("key.load_failed", file=path.name, error=str(exc)[:200])
                 continue
             self._keys[key.kid] = key
+        self._ensure_usable()
+        self._changed()
+
+    def _ensure_usable(self) -> None:
         for alg in self.algorithms:
             if not self._usable(alg):
                 self._generate(alg, activate_at=self.clock.now())
-        self._changed()
 
     def _usable(self, alg: str) -> _KeyList:
         """Keys of ``alg`` that sign now or will (active or next), newest activation first."""
@@ -223,6 +270,9 @@ class KeyManager:
 
     def _persist(self, key: _Key) -> None:
         """Atomic write: temp file (0600) in the same directory, then ``os.replace``."""
+        if self._pending is not None:  # inside a serialised repository update
+            self._pending[key.kid] = key.record
+            return
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
         try:
             os.fchmod(fd, 0o600)
@@ -263,6 +313,10 @@ class KeyManager:
         alg = alg or self.default_alg
         if alg not in self.algorithms:
             raise ValueError(f"algorithm {alg!r} is not configured for this issuer")
+        kid: str = self._serialised(lambda: self._rotate(alg))
+        return self._meta(kid)
+
+    def _rotate(self, alg: str) -> str:
         now = self.clock.now()
         activate_at = now + self.settings.publish_ahead_seconds
         previous = [k for k in self._keys.values() if k.alg == alg and k.state(now) in ("active", "next")]
@@ -273,11 +327,16 @@ class KeyManager:
             self._persist(old)
             self.audit.record("key.retired", kid=old.kid, alg=alg, expires_at=old.record["expires_at"])
         self.audit.record("key.rotated", kid=new.kid, alg=alg, activated_at=activate_at)
-        self._changed()
-        return self._meta(new.kid)
+        if self.repository is None:
+            self._changed()
+        return str(new.kid)
 
     def retire(self, kid: str, *, immediately: bool = False) -> dict[str, Any]:
         """Retire a key (still published for the grace period, or removed at once)."""
+        self._serialised(lambda: self._retire(kid, immediately))
+        return self._meta(kid)
+
+    def _retire(self, kid: str, immediately: bool) -> None:
         key = self._keys.get(kid)
         if key is None:
             raise KeyError(kid)
@@ -289,8 +348,8 @@ class KeyManager:
         self.audit.record("key.retired", kid=kid, alg=key.alg, immediately=immediately)
         if not self._usable(key.alg):
             self._generate(key.alg, activate_at=now)
-        self._changed()
-        return self._meta(kid)
+        if self.repository is None:
+            self._changed()
 
     def _meta(self, kid: str) -> dict[str, Any]:
         return next(m for m in self.list() if m["kid"] == kid)
@@ -307,7 +366,8 @@ class KeyManager:
         elif usable:
             chosen = usable[-1]
         elif alg in KEY_SPECS:
-            chosen = self._generate(alg, activate_at=now)
+            kid = self._serialised(lambda: (self._usable(alg) or [self._generate(alg, activate_at=now)])[0].kid)
+            chosen = self._keys[kid]
             if alg not in self.algorithms:
                 self.algorithms.append(alg)
         else:

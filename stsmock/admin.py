@@ -254,7 +254,7 @@ def add_admin_routes(app: web.Application, runtime: Runtime) -> None:
             for name in settings.managed_policies:
                 if name not in runtime.sts.settings.managed_policies:
                     raise ConfigError(f"managed_policies: unknown managed policy {name!r}")
-            role = runtime.sts.roles.put(settings)
+            role = runtime.roles.put(settings) if runtime.roles is not None else runtime.sts.roles.put(settings)
         except ValidationError as exc:
             return admin_error(400, "invalid_request", format_validation_error(exc))
         except (ConfigError, ValueError) as exc:
@@ -266,7 +266,8 @@ def add_admin_routes(app: web.Application, runtime: Runtime) -> None:
 
     async def delete_role(request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        if not runtime.sts.roles.remove(name):
+        removed = runtime.roles.remove(name) if runtime.roles is not None else runtime.sts.roles.remove(name)
+        if not removed:
             return admin_error(404, "not_found", f"no role named {name!r}")
         runtime.audit.record("admin.role_deleted", severity="high", role=name)
         return web.Response(status=204)

@@ -27,7 +27,8 @@ from .clock import VirtualClock
 from .config import Config, expand_placeholders
 from .middleware import error_middleware
 from .revocations import RevocationRegistry
-from .store import GroupCommit, Store
+from .shared import SharedRoles, StoreKeyRepository, clock_update, feed_middleware, shared_secret
+from .store import Backend, ChangeFeed, GroupCommit, StoreUnavailable, open_store
 
 log = logging.getLogger("stsmock")
 
@@ -42,7 +43,7 @@ class Runtime:
     base_url: str
     data_dir: Path
     clock: VirtualClock
-    store: Store
+    store: Backend
     audit: AuditLog
     revocations: RevocationRegistry
     admin_token: str
@@ -51,6 +52,10 @@ class Runtime:
     sts: Any = None
     #: One transaction per event-loop turn for the durable writes of every request.
     group_commit: GroupCommit | None = None
+    #: Applies every process's changes of shared state here (see stsmock.store.feed).
+    feed: ChangeFeed | None = None
+    #: Runtime role changes, shared through the store (the admin API writes through it).
+    roles: SharedRoles | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def extension(self, key: str, factory: Any) -> Any:
@@ -81,9 +86,15 @@ def build_runtime(
     """Build every collaborator. ``share_clock`` publishes the virtual clock through the store (workers)."""
     data_dir = datadir.prepare(data_dir)
     clock = clock or VirtualClock()
-    store = Store(data_dir / "state.db", now=clock.now)
-    if share_clock:
-        clock.share(lambda: store.get_meta("clock"), lambda value: store.set_meta("clock", value))
+    store = open_store(config.store.url, data_dir=data_dir, now=clock.now)
+    feed = ChangeFeed(store)
+    # A fresh single-machine start begins with the real time and the config's roles; the workers of
+    # one `serve` (share_clock) and the replicas of a PostgreSQL fleet keep the shared state.
+    fresh_start = not share_clock and store.kind == "sqlite"
+    if fresh_start:
+        store.set_meta("clock", "")
+    clock.attach(lambda: store.get_meta("clock"), clock_update(store))
+    feed.subscribe("clock", clock.apply_shared)
     audit = AuditLog(store, path=(data_dir / config.audit.file) if config.audit.file else None, now=clock.now)
     group_commit = GroupCommit(store)
     audit.use_group_commit(group_commit.run)
@@ -95,7 +106,13 @@ def build_runtime(
             listener(rec)
 
     revocations = RevocationRegistry(store, now=clock.now, on_revoke=_on_revoke)
-    token, token_path = datadir.admin_token(data_dir, config.admin.token)
+    feed.subscribe("revocations", revocations.apply)
+    if store.kind == "sqlite" or config.admin.token:
+        token, token_path = datadir.admin_token(data_dir, config.admin.token)
+    else:  # replicas share one generated admin token; the local file is for this host's CLI
+        token = shared_secret(store, "admin-token", 32).hex()
+        token_path = data_dir / "admin-token"
+        datadir.write_private(token_path, (token + "\n").encode())
     runtime = Runtime(
         config=config,
         base_url=base_url.rstrip("/"),
@@ -107,6 +124,7 @@ def build_runtime(
         admin_token=token,
         admin_token_path=token_path,
         group_commit=group_commit,
+        feed=feed,
         extras={"revocation_listeners": revocation_listeners},
     )
     for settings in config.issuers:
@@ -118,16 +136,25 @@ def build_runtime(
             store=store,
             audit=audit,
             revocations=revocations,
+            key_repository=StoreKeyRepository(store, settings.name, data_dir / "keys" / settings.name),
         )
         runtime.issuers[settings.name] = service
+        feed.subscribe(f"keys:{settings.name}", lambda keys, s=service: s.keys.reload())  # type: ignore[misc]
     from .sts_wiring import build_sts
 
     runtime.sts = build_sts(runtime)
+    roles = runtime.roles = SharedRoles(store, runtime.sts.roles)
+    if fresh_start:
+        roles.forget_runtime_changes()
+    roles.apply(None)
+    feed.subscribe("roles", roles.apply)
     return runtime
 
 
 #: Seconds between sweeps of expired records (codes, refresh tokens, sessions) from the store.
 PURGE_INTERVAL = 60.0
+#: Change-feed records kept for processes that were away; older ones make them reload everything.
+KEEP_CHANGES = 10_000
 
 
 async def _purge_expired(runtime: Runtime) -> None:
@@ -135,7 +162,12 @@ async def _purge_expired(runtime: Runtime) -> None:
     while True:
         await asyncio.sleep(PURGE_INTERVAL)
         try:
-            removed = runtime.store.purge_expired()
+            store = runtime.store
+            with store.transaction():  # one replica sweeps at a time (an advisory lock on PostgreSQL)
+                removed = 0
+                if store.try_job_lock("sweep"):
+                    removed = store.purge_expired()
+                    store.prune_changes(KEEP_CHANGES)
         except Exception:  # a busy or read-only database must not stop the server
             log.exception("purging expired records failed")
             continue
@@ -144,6 +176,25 @@ async def _purge_expired(runtime: Runtime) -> None:
 
 
 async def _healthz(request: web.Request) -> web.Response:
+    """Readiness: the store answers (and, on PostgreSQL, the change-feed listener is connected)."""
+    runtime = request.app[RUNTIME]
+    body: dict[str, Any] = {"status": "ok", "store": runtime.store.kind}
+    if runtime.feed is not None:
+        body["feed_version"] = runtime.feed.applied
+    try:
+        runtime.store.check()
+    except StoreUnavailable as exc:
+        return web.json_response({**body, "status": "unavailable", "error": str(exc)}, status=503)
+    listener = runtime.extras.get("listener")
+    if listener is not None and not listener.connected.is_set():
+        return web.json_response(
+            {**body, "status": "unavailable", "error": "change-feed listener reconnecting"}, status=503
+        )
+    return web.json_response(body)
+
+
+async def _livez(request: web.Request) -> web.Response:
+    """Liveness: the process serves; never touches the store (a store outage must not restart pods)."""
     return web.json_response({"status": "ok"})
 
 
@@ -161,12 +212,13 @@ def create_app(
 
 def app_for_runtime(runtime: Runtime) -> web.Application:
     config = runtime.config
-    app = web.Application(
-        client_max_size=config.server.max_body_bytes,
-        middlewares=[error_middleware],
-    )
+    middlewares: list[Any] = [error_middleware]
+    if runtime.feed is not None:
+        middlewares.append(feed_middleware(runtime.feed, profile=config.sts.profile))
+    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=middlewares)
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/livez", _livez)
     from .admin import add_admin_routes
 
     add_admin_routes(app, runtime)
@@ -182,8 +234,16 @@ def app_for_runtime(runtime: Runtime) -> web.Application:
     add_sts_routes(app, runtime.sts)
 
     async def _cleanup(app: web.Application) -> Any:
-        purger = asyncio.get_running_loop().create_task(_purge_expired(runtime))
+        loop = asyncio.get_running_loop()
+        purger = loop.create_task(_purge_expired(runtime))
+        listen = getattr(runtime.store, "listen", None)
+        feed = runtime.feed
+        if listen is not None and feed is not None:  # PostgreSQL: NOTIFY wakes the feed between requests
+            runtime.extras["listener"] = listen(lambda: loop.call_soon_threadsafe(feed.sync_quietly))
         yield
+        listener = runtime.extras.pop("listener", None)
+        if listener is not None:
+            await asyncio.to_thread(listener.stop)
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .store import Store
+from .store import Backend as Store
 
 log = logging.getLogger("stsmock.audit")
 

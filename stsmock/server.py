@@ -33,6 +33,8 @@ class ServeOptions:
     announce: Callable[[str], None] = print
     #: Workers share the virtual clock through the store.
     share_clock: bool = False
+    #: The open lock file that claims the data dir (kept open while serving).
+    data_dir_lock: object | None = None
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
@@ -115,7 +117,16 @@ async def serve(
 
 
 def run(options: ServeOptions, *, workers: int = 1) -> int:
+    from .hygiene import Refused, claim_data_dir, refuse_busy_port
+
     configure_logging(options.config.server.log_level, options.config.server.log_format)
+    try:
+        lock = claim_data_dir(options.data_dir.expanduser().resolve())  # held until we exit
+        refuse_busy_port(options.host, options.port)
+    except Refused as exc:
+        print(f"stsmock: {exc}", file=sys.stderr)
+        return 1
+    options.data_dir_lock = lock
     if workers <= 1:
         asyncio.run(serve(options))
         return 0
@@ -131,4 +142,9 @@ def main_guard(func: Callable[[], int]) -> int:
         return 130
     except OSError as exc:
         print(f"stsmock: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # e.g. StoreUnavailable: PostgreSQL unreachable at start
+        if type(exc).__name__ != "StoreUnavailable":
+            raise
+        print(f"stsmock: {exc}", file=sys.stderr)
         return 1

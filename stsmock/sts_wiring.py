@@ -81,7 +81,13 @@ def build_sts(runtime: Runtime) -> StsService:
     for name, service in runtime.issuers.items():
         url = runtime.issuer_url(name)
         service.keys.on_change.append(lambda url=url: verifier.invalidate(url))  # type: ignore[misc]
-    codec = SessionTokenCodec(datadir.secret_key(runtime.data_dir, "session-token.key"))
+    if runtime.store.kind == "sqlite":
+        session_key = datadir.secret_key(runtime.data_dir, "session-token.key")
+    else:  # every replica must open every replica's session tokens
+        from .shared import shared_secret
+
+        session_key = shared_secret(runtime.store, "session-token.key", 32)
+    codec = SessionTokenCodec(session_key)
     return StsService(
         settings,
         verifier=verifier,

@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     from .server import ServeOptions
 
 
-def _worker(options: ServeOptions, port: int, index: int, ready: Any, reserved: Any) -> None:
+def _worker(options: ServeOptions, port: int, index: int, ready: Any, reserved: Any, parent: int) -> None:
+    from .hygiene import die_with_parent
     from .server import bind_socket, serve
 
+    die_with_parent(parent)  # kill -9 of the parent must not leave workers serving
     reserved.close()  # inherited from the parent: a listener nobody accepts on must not stay in the group
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     sock = bind_socket(options.host, port, reuse_port=True)
@@ -52,6 +54,9 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     if not hasattr(os, "fork") or not hasattr(__import__("socket"), "SO_REUSEPORT"):
         print("stsmock: --workers needs fork() and SO_REUSEPORT (Linux/macOS)", file=sys.stderr)
         return 2
+    from .hygiene import refuse_busy_port
+
+    refuse_busy_port(options.host, options.port)  # SO_REUSEPORT would otherwise join another server's port
     reserved = bind_socket(options.host, options.port, reuse_port=True)
     port = reserved.getsockname()[1]
     _prepare(options, port)
@@ -61,7 +66,7 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     options.announce = lambda line: None
     events = [context.Event() for _ in range(workers)]
     processes = [
-        context.Process(target=_worker, args=(options, port, i, events[i], reserved), daemon=False)
+        context.Process(target=_worker, args=(options, port, i, events[i], reserved, os.getpid()), daemon=False)
         for i in range(workers)
     ]
     for process in processes:

@@ -1,0 +1,221 @@
+"""One state for every process (issue 13's "Why" cases), with `--workers 2` and with two replicas on PostgreSQL.
+
+Each case: a change acknowledged by one process is in force on every process for the very next
+request — zero requests accepted after an acknowledged revocation or immediate retirement, no
+retired key republished, no acknowledged role, rule or revocation lost to parallel writers.
+With ``--workers 2`` the kernel spreads fresh connections over both workers, so each check is
+repeated on many connections; with replicas each check names the replica.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from serve_process import ServeProcess  # tests/app is on sys.path
+
+ROLE = "arn:aws:iam::000000000000:role/stsmock-dev"
+#: The load balancer's address in front of the replicas (the issuer URL in every token).
+PUBLIC_URL = "http://127.0.0.9:8400"  # numeric: ServeProcess parses the ready line
+REPEAT = 12  # fresh connections per check: with two workers, both are hit (p(miss) = 2 * 2**-12)
+
+
+@dataclass
+class Fleet:
+    """Two processes sharing one state: ``urls[0]`` and ``urls[1]`` (equal for --workers)."""
+
+    servers: list[ServeProcess]
+    urls: list[str]
+
+    @property
+    def token(self) -> str:
+        return self.servers[0].admin_token
+
+    def call(self, i: int, method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            self.urls[i] + path,
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json",
+                "Connection": "close",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, json.loads(raw) if raw.startswith(b"{") else raw.decode()
+
+    def ok(self, i: int, method: str, path: str, body: dict | None = None) -> Any:
+        status, data = self.call(i, method, path, body)
+        assert status < 300, (status, data)
+        return data
+
+    def mint(self, sub: str) -> str:
+        return str(self.ok(0, "POST", "/admin/tokens", {"sub": sub, "aud": "sts.amazonaws.com"})["token"])
+
+    def assume(self, i: int, token: str, role: str = ROLE) -> str:
+        """'ok' or the STS error code, on a fresh connection to process ``i`` (the wire request boto3 sends)."""
+        form = urllib.parse.urlencode(
+            {
+                "Action": "AssumeRoleWithWebIdentity",
+                "Version": "2011-06-15",
+                "RoleArn": role,
+                "RoleSessionName": "one-state",
+                "WebIdentityToken": token,
+            }
+        ).encode()
+        request = urllib.request.Request(self.urls[i] + "/", data=form, headers={"Connection": "close"})
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                assert b"<AccessKeyId>" in response.read()
+                return "ok"
+        except urllib.error.HTTPError as exc:
+            match = re.search(rb"<Code>([^<]+)</Code>", exc.read())
+            return match.group(1).decode() if match else f"HTTP {exc.code}"
+
+    def assume_boto3(self, i: int, token: str, role: str = ROLE) -> str:
+        """The same through boto3 (a real client), for the first and last check of a case."""
+        sts = boto3.client(
+            "sts",
+            endpoint_url=self.urls[i],
+            region_name="us-east-1",
+            config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}),
+        )
+        try:
+            sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="one-state", WebIdentityToken=token)
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+        return "ok"
+
+    def everywhere(self, fn: Any) -> list[Any]:
+        """``fn(i)`` REPEAT times on each process."""
+        return [fn(i) for i in (0, 1) for _ in range(REPEAT)]
+
+    def jwks_kids(self, i: int) -> set[str]:
+        with urllib.request.urlopen(self.urls[i] + "/jwks", timeout=10) as response:
+            return {key["kid"] for key in json.loads(response.read())["keys"]}
+
+
+@pytest.fixture(params=["workers", "replicas"])
+def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
+    if request.param == "workers":
+        with ServeProcess(tmp_path / "d", "--workers", "2") as server:
+            yield Fleet([server], [server.url, server.url])
+        return
+    url = request.getfixturevalue("pg_url")
+    shared = ("--store", url, "--public-url", PUBLIC_URL)  # replicas sit behind one address: one issuer
+    with ServeProcess(tmp_path / "a", *shared) as a, ServeProcess(tmp_path / "b", *shared) as b:
+        assert a.admin_token == b.admin_token  # replicas share the generated admin token
+        yield Fleet([a, b], [a.url, b.url])
+
+
+def test_immediate_retirement_is_in_force_everywhere_before_the_call_returns(fleet: Fleet) -> None:
+    token = fleet.mint("retire-me")
+    old = json.loads(__import__("base64").urlsafe_b64decode(token.split(".")[0] + "==="))["kid"]
+    assert set(fleet.everywhere(lambda i: fleet.assume(i, token))) == {"ok"}  # warm every verifier cache
+    fleet.ok(1, "POST", f"/admin/keys/{old}/retire", {"immediately": True})
+    results = fleet.everywhere(lambda i: fleet.assume(i, token))
+    assert "ok" not in results, results  # zero accepted after the acknowledgement
+    assert fleet.assume_boto3(0, token) == fleet.assume_boto3(1, token) == "InvalidIdentityToken"
+    assert all(old not in fleet.jwks_kids(i) for i in (0, 1) for _ in range(REPEAT))
+    # A rotation served by the other process must not write back its stale copy of the retired key.
+    fleet.ok(0, "POST", "/admin/keys/rotate", {})
+    fleet.ok(1, "POST", "/admin/keys/rotate", {})
+    assert all(old not in fleet.jwks_kids(i) for i in (0, 1) for _ in range(REPEAT))
+    states = {k["kid"]: k for k in fleet.ok(1, "GET", "/admin/keys")["default"]}
+    assert states[old]["published"] is False
+
+
+def test_a_key_created_by_one_process_is_retired_through_the_other(fleet: Fleet) -> None:
+    for _ in range(3):
+        kid = fleet.ok(0, "POST", "/admin/keys/rotate", {})["kid"]
+        assert fleet.ok(1, "POST", f"/admin/keys/{kid}/retire", {})["state"] == "retired"
+
+
+def test_revocation_and_its_removal_take_effect_everywhere(fleet: Fleet) -> None:
+    token = fleet.mint("revoke-me")
+    assert set(fleet.everywhere(lambda i: fleet.assume(i, token))) == {"ok"}
+    record = fleet.ok(0, "POST", "/admin/revocations", {"by": "sub", "value": "revoke-me"})
+    assert "ok" not in fleet.everywhere(lambda i: fleet.assume(i, token))
+    assert fleet.assume_boto3(1, token) == "IDPRejectedClaim"
+    again = fleet.ok(1, "POST", "/admin/revocations", {"by": "jti", "value": "j-1"})
+    assert fleet.ok(0, "POST", "/admin/revocations", {"by": "jti", "value": "j-1"})["id"] == again["id"]  # idempotent
+    status, _ = fleet.call(1, "DELETE", f"/admin/revocations/{record['id']}")
+    assert status == 204
+    assert set(fleet.everywhere(lambda i: fleet.assume(i, token))) == {"ok"}
+
+
+def _role(name: str) -> dict[str, Any]:
+    return {
+        "trust_policy": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": "arn:aws:iam::000000000000:oidc-provider/{provider:default}"},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {"StringEquals": {"{provider:default}:aud": "sts.amazonaws.com"}},
+                }
+            ],
+        },
+        "policies": {
+            "all": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        },
+    }
+
+
+def test_roles_put_and_removed_on_one_process_hold_on_all(fleet: Fleet) -> None:
+    token = fleet.mint("role-user")
+    arn = "arn:aws:iam::000000000000:role/runtime-role"
+    fleet.ok(0, "PUT", "/admin/roles/runtime-role", _role("runtime-role"))
+    assert set(fleet.everywhere(lambda i: fleet.assume(i, token, arn))) == {"ok"}
+    status, _ = fleet.call(1, "DELETE", "/admin/roles/runtime-role")
+    assert status == 204
+    assert "ok" not in fleet.everywhere(lambda i: fleet.assume(i, token, arn))
+    status, _ = fleet.call(0, "DELETE", "/admin/roles/stsmock-dev")  # a config role, removed at run time
+    assert status == 204
+    assert "ok" not in fleet.everywhere(lambda i: fleet.assume(i, token))
+
+
+def test_parallel_role_and_revocation_writes_lose_nothing(fleet: Fleet) -> None:
+    def write(n: int) -> None:
+        fleet.ok(n % 2, "PUT", f"/admin/roles/parallel-{n}", _role(f"parallel-{n}"))
+        fleet.ok(n % 2, "POST", "/admin/revocations", {"by": "jti", "value": f"parallel-{n}"})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(20)))
+    for i in (0, 1):
+        names = {role["name"] for role in fleet.ok(i, "GET", "/admin/roles")["roles"]}
+        assert {f"parallel-{n}" for n in range(20)} <= names
+        values = {r["value"] for r in fleet.ok(i, "GET", "/admin/revocations")["revocations"]}
+        assert {f"parallel-{n}" for n in range(20)} <= values
+
+
+def test_the_clock_is_one_clock(fleet: Fleet) -> None:
+    base = fleet.ok(0, "POST", "/admin/clock", {"action": "freeze"})["now"]
+
+    def advance(n: int) -> None:
+        fleet.ok(n % 2, "POST", "/admin/clock", {"action": "advance", "seconds": 10})
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(advance, range(12)))
+    nows = set(fleet.everywhere(lambda i: round(fleet.ok(i, "GET", "/admin/clock")["now"])))
+    assert nows == {round(base + 120)}  # no advance lost; no process behind (no polling interval)
