@@ -64,7 +64,8 @@ def serve(
 ) -> None:
     """Run the issuer and the STS in one process."""
     from stsmock.datadir import default_data_dir
-    from stsmock.server import ServeOptions, main_guard, run
+    from stsmock.server import ServeOptions, main_guard
+    from stsmock.serving import run
 
     config = _load_config(config_path)
     server = config.server

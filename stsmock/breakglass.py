@@ -14,39 +14,21 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from stsproxy.context import TAGS_CLAIM
 from stsproxy.decision import DecisionRecord
 from stsproxy.errors import AccessDenied
-from stsproxy.roles import Role
+from stsproxy.roles import Role, RoleRegistry
 
-from .admin import admin_error, read_body
-
-if TYPE_CHECKING:
-    from .app import Runtime
+from .audit import AuditLog
+from .store import Backend
 
 log = logging.getLogger("stsmock.breakglass")
 
 KIND = "breakglass"
-EXTRAS_KEY = "breakglass"
-
-
-class ArmBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=1, max_length=1024, pattern=r"\S")
-    ttl_seconds: int = Field(default=900, ge=60, le=86_400)
-    armed_by: str = Field(default="admin-api", min_length=1, max_length=256)
-
-
-class DisarmBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(default="", max_length=1024)
+#: Change-feed topic (state is read from the store on each use; the record orders arm/use/disarm).
+TOPIC = "breakglass"
 
 
 class BreakGlassError(ValueError):
@@ -56,17 +38,23 @@ class BreakGlassError(ValueError):
 
 
 class BreakGlass:
-    """Arm/disarm state and the two STS hooks."""
+    """Arm/disarm state and the two STS hooks.
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.store = runtime.store
+    ``roles`` is the STS's role registry, read only by the admin operations (arm, disarm, list);
+    the STS hooks get the role of the request as an argument.
+    """
+
+    def __init__(self, store: Backend, *, now: Callable[[], float], audit: AuditLog, roles: RoleRegistry) -> None:
+        self.store = store
+        self._now = now
+        self.audit = audit
+        self.roles = roles
         self._lock = threading.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- state ------------------------------------------------------------
     def _role(self, name: str) -> Role:
-        role: Role | None = self.runtime.sts.roles.by_name(name)
+        role: Role | None = self.roles.by_name(name)
         if role is None:
             raise BreakGlassError(404, "not_found", f"no role named {name!r}")
         if role.settings.break_glass is None:
@@ -78,19 +66,20 @@ class BreakGlass:
     def state(self, name: str) -> dict[str, Any]:
         record = self.store.get(KIND, name) or {"uses": 0}
         armed_until = record.get("armed_until")
-        armed = armed_until is not None and armed_until > self.runtime.clock.now()
+        armed = armed_until is not None and armed_until > self._now()
         return {"role": name, **record, "armed": armed}
 
     def arm(self, name: str, *, reason: str, ttl_seconds: int = 900, armed_by: str = "admin-api") -> dict[str, Any]:
         role = self._role(name)
-        now = self.runtime.clock.now()
-        with self._lock:
+        now = self._now()
+        with self._lock, self.store.change() as change:
             record = self.store.get(KIND, name) or {"uses": 0}
+            change.note(TOPIC, name)
             record.update(
                 armed_until=now + ttl_seconds, armed_at=now, reason=reason, armed_by=armed_by, role_arn=role.arn
             )
             self.store.put(KIND, name, record)
-        self.runtime.audit.record(
+        self.audit.record(
             "breakglass.armed",
             severity="high",
             role=name,
@@ -104,14 +93,15 @@ class BreakGlass:
 
     def disarm(self, name: str, *, why: str = "admin", reason: str = "") -> dict[str, Any]:
         role = self._role(name)
-        with self._lock:
+        with self._lock, self.store.change() as change:
             record = self.store.get(KIND, name) or {"uses": 0}
-            was_armed = record.get("armed_until") is not None and record["armed_until"] > self.runtime.clock.now()
+            change.note(TOPIC, name)
+            was_armed = record.get("armed_until") is not None and record["armed_until"] > self._now()
             record["armed_until"] = None
-            record["disarmed_at"] = self.runtime.clock.now()
+            record["disarmed_at"] = self._now()
             record["disarmed_by"] = why
             self.store.put(KIND, name, record)
-        self.runtime.audit.record(
+        self.audit.record(
             "breakglass.disarmed",
             severity="high",
             role=name,
@@ -123,7 +113,7 @@ class BreakGlass:
         return self.state(name)
 
     def list(self) -> list[dict[str, Any]]:
-        return [self.state(role.name) for role in self.runtime.sts.roles.all() if role.settings.break_glass is not None]
+        return [self.state(role.name) for role in self.roles.all() if role.settings.break_glass is not None]
 
     # -- STS hooks ----------------------------------------------------------
     def check(self, role: Role, claims: dict[str, Any], record: DecisionRecord) -> None:
@@ -152,13 +142,23 @@ class BreakGlass:
         """``StsExtensions.break_glass_used``: audit (critical), count, maybe disarm, maybe webhook."""
         settings = role.settings.break_glass
         assert settings is not None
-        with self._lock:
+        with self._lock, self.store.change() as change:  # serialised with every process's arm/use
             state = self.store.get(KIND, role.name) or {"uses": 0}
+            armed_until = state.get("armed_until")
+            if settings.single_use and (armed_until is None or armed_until <= self._now()):
+                # another process spent the single use between our check and now: these credentials never leave
+                raise AccessDenied(
+                    f"Not authorized to perform sts:AssumeRoleWithWebIdentity: break-glass role {role.name} "
+                    "is not armed (its single use was just spent)",
+                    check="break-glass-disarmed",
+                    detail={"role_arn": role.arn},
+                )
+            change.note(TOPIC, role.name)
             state["uses"] = int(state.get("uses") or 0) + 1
-            state["last_used_at"] = self.runtime.clock.now()
+            state["last_used_at"] = self._now()
             if settings.single_use:
                 state["armed_until"] = None
-                state["disarmed_at"] = self.runtime.clock.now()
+                state["disarmed_at"] = self._now()
                 state["disarmed_by"] = "single-use"
             self.store.put(KIND, role.name, state)
         event = {
@@ -176,13 +176,13 @@ class BreakGlass:
             "request_id": record.request_id,
             "uses": state["uses"],
             "single_use": settings.single_use,
-            "ts": self.runtime.clock.now(),
+            "ts": self._now(),
         }
-        self.runtime.audit.record(
+        self.audit.record(
             "breakglass.used", severity="critical", **{k: v for k, v in event.items() if k not in ("event", "ts")}
         )
         if settings.single_use:
-            self.runtime.audit.record(
+            self.audit.record(
                 "breakglass.disarmed",
                 severity="high",
                 role=role.name,
@@ -192,6 +192,13 @@ class BreakGlass:
             )
         if settings.webhook:
             self._post_webhook(settings.webhook, event)
+
+    async def close(self) -> None:
+        """Cancel webhook posts still in flight (at shutdown)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _post_webhook(self, url: str, payload: dict[str, Any]) -> None:
         try:
@@ -231,50 +238,3 @@ def caller_reason(claims: dict[str, Any], name: str) -> str | None:
             if isinstance(tag, str) and tag.strip():
                 return tag.strip()
     return None
-
-
-def engine_for(runtime: Runtime) -> BreakGlass:
-    engine: BreakGlass = runtime.extension(EXTRAS_KEY, BreakGlass)
-    return engine
-
-
-def hooks(runtime: Runtime) -> tuple[Callable[..., None], Callable[..., None]]:
-    """(break_glass, break_glass_used) for ``StsExtensions``; the runtime's roles are read lazily."""
-    engine = engine_for(runtime)
-    return engine.check, engine.used
-
-
-def install(app: web.Application, runtime: Runtime) -> None:
-    engine = engine_for(runtime)
-
-    def _fail(exc: BreakGlassError) -> web.Response:
-        return admin_error(exc.status, exc.error, str(exc))
-
-    async def arm(request: web.Request) -> web.Response:
-        body: ArmBody = await read_body(request, ArmBody)
-        try:
-            state = engine.arm(
-                request.match_info["role"],
-                reason=body.reason.strip(),
-                ttl_seconds=body.ttl_seconds,
-                armed_by=body.armed_by,
-            )
-        except BreakGlassError as exc:
-            return _fail(exc)
-        return web.json_response(state)
-
-    async def disarm(request: web.Request) -> web.Response:
-        body: DisarmBody = await read_body(request, DisarmBody)
-        try:
-            state = engine.disarm(request.match_info["role"], why="admin-api", reason=body.reason)
-        except BreakGlassError as exc:
-            return _fail(exc)
-        return web.json_response(state)
-
-    async def list_states(request: web.Request) -> web.Response:
-        return web.json_response({"roles": engine.list()})
-
-    r = app.router
-    r.add_get("/admin/breakglass", list_states)
-    r.add_post("/admin/breakglass/{role}/arm", arm)
-    r.add_post("/admin/breakglass/{role}/disarm", disarm)

@@ -21,25 +21,24 @@ import asyncio
 import logging
 import random
 import threading
-import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stsproxy import errors as sts_errors
 
-from .admin import admin_error, read_body
-
-if TYPE_CHECKING:
-    from .app import Runtime
+from .audit import AuditLog
+from .store import Backend
 
 log = logging.getLogger("stsmock.faults")
 
 KIND = "fault"
+#: Change-feed topic of the rule set (keys: rule ids).
+TOPIC = "faults"
 SEQ_META = "faults.seq"
-EXTRAS_KEY = "faults"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: STS error codes a rule may inject (the StsError subclasses of stsproxy.errors).
@@ -72,10 +71,6 @@ _STS_TO_OAUTH = {
     "InvalidIdentityToken": "invalid_grant",
     "ExpiredTokenException": "invalid_grant",
 }
-
-
-#: Seconds an empty fault table is trusted before it is read again (see FaultEngine._surely_empty).
-EMPTY_RECHECK = 0.25
 
 
 class DropConnection(BaseException):  # noqa: N818 - a control-flow signal, not an error
@@ -127,17 +122,22 @@ class FaultBody(_Body):
 class FaultEngine:
     """The rule set, persisted in the store; ``fire`` picks the rule (if any) for one call."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.store = runtime.store
+    def __init__(self, store: Backend, *, now: Callable[[], float], audit: AuditLog) -> None:
+        self.store = store
+        self._now = now
+        self.audit = audit
         self._lock = threading.Lock()
-        self._empty_until = 0.0
+        self._rules_exist = bool(store.items(KIND))
+
+    def apply(self, keys: set[str] | None) -> None:
+        """Change-feed handler: a rule was added, consumed or removed by some process."""
+        self._rules_exist = bool(self.store.items(KIND))
 
     # -- rule management --------------------------------------------------
     def add(self, body: FaultBody | dict[str, Any]) -> dict[str, Any]:
         if isinstance(body, dict):
             body = FaultBody.model_validate(body)
-        with self._lock:
+        with self._lock, self.store.change() as change:  # serialised: parallel adds cannot share a seq
             seq = int(self.store.get_meta(SEQ_META) or "0") + 1
             self.store.set_meta(SEQ_META, str(seq))
             rule = {
@@ -152,41 +152,50 @@ class FaultEngine:
                 "draws": 0,
                 "fired": 0,
                 "description": body.description,
-                "created_at": self.runtime.clock.now(),
+                "created_at": self._now(),
             }
             self.store.put(KIND, _key(seq), rule)
-            self._empty_until = 0.0
-        self.runtime.audit.record("fault.added", severity="high", rule=rule)
+            change.note(TOPIC, f"f{seq}")
+        self._rules_exist = True
+        self.audit.record("fault.added", severity="high", rule=rule)
         return rule
 
     def list(self) -> list[dict[str, Any]]:
         return [rule for _, rule in self.store.items(KIND)]
 
     def remove(self, rule_id: str) -> bool:
-        with self._lock:
+        with self._lock, self.store.change() as change:
             for key, rule in self.store.items(KIND):
                 if rule["id"] == rule_id:
                     self.store.delete(KIND, key)
-                    self.runtime.audit.record("fault.removed", severity="high", rule_id=rule_id)
+                    change.note(TOPIC, rule_id)
+                    self.audit.record("fault.removed", severity="high", rule_id=rule_id)
                     return True
         return False
 
     def clear(self) -> int:
-        with self._lock:
+        with self._lock, self.store.change() as change:
             items = self.store.items(KIND)
-            for key, _ in items:
+            for key, rule in items:
                 self.store.delete(KIND, key)
-        self.runtime.audit.record("fault.cleared", severity="high", removed=len(items))
+                change.note(TOPIC, rule["id"])
+        self.audit.record("fault.cleared", severity="high", removed=len(items))
         return len(items)
 
     # -- matching -----------------------------------------------------------
     def fire(
         self, *, endpoint: str, action: str | None = None, role_arn: str | None = None, client_id: str | None = None
     ) -> dict[str, Any] | None:
-        """The first matching rule that fires for this call (consuming count/draws), else None."""
-        if self._surely_empty():
+        """The first matching rule that fires for this call (consuming count/draws), else None.
+
+        Counts and draws are consumed inside one serialised change, so two processes cannot both
+        spend a rule's last use; calls that match no rule touch nothing.
+        """
+        if not self._rules_exist:
             return None
-        with self._lock:
+        if not any(_matches(r["match"], endpoint, action, role_arn, client_id) for _, r in self.store.items(KIND)):
+            return None
+        with self._lock, self.store.change() as change:
             for key, rule in self.store.items(KIND):
                 if not _matches(rule["match"], endpoint, action, role_arn, client_id):
                     continue
@@ -197,6 +206,7 @@ class FaultEngine:
                     rng = random.Random(f"{rule.get('seed')}:{draw}") if rule.get("seed") is not None else random
                     if rng.random() >= probability:
                         self.store.put(KIND, key, rule)
+                        change.note(TOPIC, rule["id"])
                         continue
                 rule["fired"] += 1
                 if rule.get("remaining") is not None:
@@ -205,8 +215,9 @@ class FaultEngine:
                     self.store.delete(KIND, key)
                 else:
                     self.store.put(KIND, key, rule)
+                change.note(TOPIC, rule["id"])
                 fields = {k: v for k, v in (("action", action), ("role_arn", role_arn), ("client_id", client_id)) if v}
-                self.runtime.audit.record(
+                self.audit.record(
                     "fault.injected",
                     severity="high",
                     rule_id=rule["id"],
@@ -219,22 +230,9 @@ class FaultEngine:
         return None
 
     def has_rules(self) -> bool:
-        return not self._surely_empty()
-
-    def _surely_empty(self) -> bool:
-        """True when no rule exists; an empty table is re-read at most every ``EMPTY_RECHECK`` seconds.
-
-        Every request asks, so the common case (no faults) must not cost a query. Rules added in
-        this process are seen at once; rules added by another ``--workers`` process within that interval.
-        """
-        mono = time.monotonic()
-        if mono < self._empty_until:
-            return True
-        if self.store.items(KIND):
-            self._empty_until = 0.0
-            return False
-        self._empty_until = mono + EMPTY_RECHECK
-        return True
+        """Every request asks, so the common case (no rules) costs no query: the change feed keeps
+        this flag current on every process before each request."""
+        return self._rules_exist
 
 
 def _key(seq: int) -> str:
@@ -253,11 +251,6 @@ def _matches(
     return True
 
 
-def engine_for(runtime: Runtime) -> FaultEngine:
-    engine: FaultEngine = runtime.extension(EXTRAS_KEY, FaultEngine)
-    return engine
-
-
 def _describe(rule: dict[str, Any]) -> str:
     return f"injected by stsmock fault rule {rule['id']}"
 
@@ -265,9 +258,8 @@ def _describe(rule: dict[str, Any]) -> str:
 # -- the STS hook ---------------------------------------------------------------
 
 
-def sts_hook(runtime: Runtime) -> Callable[..., Awaitable[sts_errors.StsError | None]]:
+def sts_hook(engine: FaultEngine) -> Callable[..., Awaitable[sts_errors.StsError | None]]:
     """``StsExtensions.fault``: the error to answer with (after any latency), or None."""
-    engine = engine_for(runtime)
 
     async def fault(
         *, endpoint: str = "sts", action: str | None = None, role_arn: str | None = None, client_id: str | None = None
@@ -308,9 +300,10 @@ def _drop(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _endpoint_paths(runtime: Runtime) -> dict[str, str]:
+def endpoint_paths(issuer_names: Iterable[str]) -> dict[str, str]:
+    """The token and JWKS paths of the built-in issuers -> the rule endpoint they match."""
     paths: dict[str, str] = {}
-    for name in runtime.issuers:
+    for name in issuer_names:
         prefix = "" if name == "default" else f"/issuers/{name}"
         paths[f"{prefix}/token"] = "token"
         paths[f"{prefix}/jwks"] = "jwks"
@@ -354,12 +347,13 @@ def _oauth_error(rule: dict[str, Any], endpoint: str) -> web.Response:
     return web.json_response(body, status=status, headers=headers)
 
 
-def make_middleware(runtime: Runtime) -> Any:
-    engine = engine_for(runtime)
+def make_middleware(engine: FaultEngine, issuer_names: Iterable[str]) -> Middleware:
+    """Fault rules for the issuers' ``/token`` and ``/jwks``; turns DropConnection into a closed socket."""
+    paths = endpoint_paths(issuer_names)
 
     @web.middleware
     async def faults_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        endpoint = _endpoint_paths(runtime).get(request.path)
+        endpoint = paths.get(request.path)
         if endpoint is not None and engine.has_rules():
             action = client_id = None
             if endpoint == "token":
@@ -381,34 +375,4 @@ def make_middleware(runtime: Runtime) -> Any:
     return faults_middleware
 
 
-# -- admin routes ---------------------------------------------------------------
-
-
-def install(app: web.Application, runtime: Runtime) -> None:
-    engine = engine_for(runtime)
-    app.middlewares.append(make_middleware(runtime))
-
-    async def add_rule(request: web.Request) -> web.Response:
-        body: FaultBody = await read_body(request, FaultBody)
-        return web.json_response(engine.add(body), status=201)
-
-    async def list_rules(request: web.Request) -> web.Response:
-        return web.json_response({"faults": engine.list()})
-
-    async def clear_rules(request: web.Request) -> web.Response:
-        return web.json_response({"removed": engine.clear()})
-
-    async def delete_rule(request: web.Request) -> web.Response:
-        rule_id = request.match_info["id"]
-        if not engine.remove(rule_id):
-            return admin_error(404, "not_found", f"no fault rule {rule_id!r}")
-        return web.Response(status=204)
-
-    r = app.router
-    r.add_post("/admin/faults", add_rule)
-    r.add_get("/admin/faults", list_rules)
-    r.add_delete("/admin/faults", clear_rules)
-    r.add_delete("/admin/faults/{id}", delete_rule)
-
-
-__all__ = ["DropConnection", "FaultBody", "FaultEngine", "engine_for", "install", "make_middleware", "sts_hook"]
+__all__ = ["DropConnection", "FaultBody", "FaultEngine", "make_middleware", "sts_hook"]

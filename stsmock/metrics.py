@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-
-if TYPE_CHECKING:
-    from .app import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -91,8 +89,13 @@ class Metrics:
                 issuer=str(record.get("issuer") or ""), grant=str(record.get("grant") or "unknown")
             ).inc()
 
+    # -- HTTP ---------------------------------------------------------------------------------
+    async def serve(self, request: web.Request) -> web.Response:
+        """``GET /metrics``: the text exposition format."""
+        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     # -- HTTP middleware ----------------------------------------------------------------
-    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    def middleware(self) -> Middleware:
         @web.middleware
         async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
             started = time.perf_counter()
@@ -122,38 +125,3 @@ def route_name(request: web.Request) -> str:
     if resource is None:
         return UNMATCHED
     return resource.canonical or UNMATCHED
-
-
-def _observe_decisions(runtime: Runtime, callback: Callable[[dict[str, Any]], None]) -> None:
-    """Chain ``callback`` into the STS's observe hook, keeping any observer already there.
-
-    The hook gets the decision record before the audit log redacts it; the audit
-    copy has ``code`` masked (it is also the name of an OAuth secret).
-    """
-    ext = getattr(runtime.sts, "ext", None)
-    if ext is None:
-        return
-    previous = ext.observe
-
-    def observe(record: dict[str, Any]) -> None:
-        if previous is not None:
-            previous(record)
-        callback(record)
-
-    ext.observe = observe
-
-
-def install(app: web.Application, runtime: Runtime) -> Metrics:
-    metrics = Metrics()
-    app[REGISTRY] = metrics.registry
-    runtime.extras["metrics"] = metrics
-    runtime.audit.subscribe(metrics.on_audit)
-    _observe_decisions(runtime, metrics.on_decision)
-    # outermost, so admin 401s and error-middleware 500s are counted too
-    app.middlewares.insert(0, metrics.middleware())  # type: ignore[arg-type]  # aiohttp's Middleware protocol vs a @web.middleware function
-
-    async def serve_metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    app.router.add_get("/metrics", serve_metrics)
-    return metrics

@@ -27,9 +27,14 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .runtime import Runtime
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,8 +67,8 @@ class RunningServer:
     url: str
     admin_token: str
     data_dir: Path
-    runtime: Any
-    _runner: Any
+    runtime: Runtime
+    _runner: web.AppRunner
     _loop: _LoopThread
 
     @property
@@ -87,12 +92,13 @@ def start_server(config: Any, data_dir: Path, loop: _LoopThread) -> RunningServe
     """Start stsmock for ``config`` on a free port; the building block of the fixtures."""
     from aiohttp import web
 
-    from .app import app_for_runtime, build_runtime
+    from .app import app_for_runtime
+    from .wiring import build_runtime
 
     sock = _free_socket()
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
-    async def _start() -> tuple[Any, Any]:
+    async def _start() -> tuple[Runtime, web.AppRunner]:
         runtime = build_runtime(config, data_dir=data_dir, base_url=base_url)
         runner = web.AppRunner(app_for_runtime(runtime), access_log=None, handle_signals=False)
         await runner.setup()
@@ -303,8 +309,6 @@ class StsmockHelper:
         **match: Any,
     ) -> dict[str, Any]:
         """Add a fault rule (``match`` takes action=, role_arn=, client_id=); returns the rule."""
-        from .faults import engine_for
-
         effect = {
             "error": error,
             "latency_ms": latency_ms,
@@ -318,23 +322,17 @@ class StsmockHelper:
             "probability": probability,
             "seed": seed,
         }
-        return engine_for(self.runtime).add(body)
+        return self.runtime.faults.add(body)
 
     def clear_faults(self) -> int:
-        from .faults import engine_for
-
-        return engine_for(self.runtime).clear()
+        return self.runtime.faults.clear()
 
     def arm(self, role: str, reason: str = "pytest", ttl: int = 900) -> dict[str, Any]:
         """Arm the break-glass role ``role`` (by name) for ``ttl`` virtual seconds."""
-        from .breakglass import engine_for
-
-        return engine_for(self.runtime).arm(role, reason=reason, ttl_seconds=ttl, armed_by="pytest")
+        return self.runtime.breakglass.arm(role, reason=reason, ttl_seconds=ttl, armed_by="pytest")
 
     def disarm(self, role: str) -> dict[str, Any]:
-        from .breakglass import engine_for
-
-        return engine_for(self.runtime).disarm(role, why="pytest")
+        return self.runtime.breakglass.disarm(role, why="pytest")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from aiohttp import web
 from stsproxy.errors import StsError
 
 if TYPE_CHECKING:
-    from .app import Runtime
+    from .runtime import Runtime
 
 PREFIX = "/s3"
 _S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"

@@ -1,4 +1,8 @@
-"""Run the application: bind, announce readiness, stop cleanly on SIGINT/SIGTERM."""
+"""Serve one process: bind, announce readiness, stop cleanly on SIGINT/SIGTERM.
+
+``serving.run`` chooses between this and ``workers.run_workers``; neither imports the other's
+caller, so the process modules form a chain (serving → workers → server), not a cycle.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import datadir
-from .config import Config
-from .logging_setup import configure_logging
+from .config import Config, TokenFileSettings
 
 log = logging.getLogger("stsmock")
 
@@ -33,7 +36,7 @@ class ServeOptions:
     announce: Callable[[str], None] = print
     #: Workers share the virtual clock through the store.
     share_clock: bool = False
-    #: The open lock file that claims the data dir (kept open while serving).
+    #: The open lock file that claims the data dir (kept open while serving; see hygiene.py).
     data_dir_lock: object | None = None
 
 
@@ -66,8 +69,8 @@ async def serve(
     ready: Callable[[], None] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM. ``worker`` > 0 marks a child of ``--workers`` (the parent announces)."""
-    from .app import app_for_runtime, build_runtime
-    from .token_file import TokenFileWriter
+    from .app import app_for_runtime
+    from .wiring import build_runtime
 
     sock = sock or bind_socket(options.host, options.port)
     port = sock.getsockname()[1]
@@ -75,18 +78,14 @@ async def serve(
     runtime = build_runtime(
         options.config, data_dir=options.data_dir, base_url=base_url, share_clock=options.share_clock
     )
-    app = app_for_runtime(runtime)
-    writers = []
-    for spec in options.config.token_files:
-        writers.append(TokenFileWriter.from_settings(runtime, spec))
+    token_files = list(options.config.token_files)
     if options.token_file is not None:
-        writers.append(TokenFileWriter(runtime, Path(options.token_file), refresh_seconds=options.token_refresh))
+        token_files.append(TokenFileSettings(path=str(options.token_file), refresh_seconds=options.token_refresh))
+    app = app_for_runtime(runtime, token_files=token_files)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()
-    for writer in writers:
-        writer.start()
     if worker == 0:
         datadir.write_server_info(
             runtime.data_dir,
@@ -111,28 +110,7 @@ async def serve(
         await stop.wait()
     finally:
         log.info("stopping")
-        for writer in writers:
-            await writer.stop()
         await runner.cleanup()
-
-
-def run(options: ServeOptions, *, workers: int = 1) -> int:
-    from .hygiene import Refused, claim_data_dir, refuse_busy_port
-
-    configure_logging(options.config.server.log_level, options.config.server.log_format)
-    try:
-        lock = claim_data_dir(options.data_dir.expanduser().resolve())  # held until we exit
-        refuse_busy_port(options.host, options.port)
-    except Refused as exc:
-        print(f"stsmock: {exc}", file=sys.stderr)
-        return 1
-    options.data_dir_lock = lock
-    if workers <= 1:
-        asyncio.run(serve(options))
-        return 0
-    from .workers import run_workers
-
-    return run_workers(options, workers)
 
 
 def main_guard(func: Callable[[], int]) -> int:

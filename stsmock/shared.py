@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from stsproxy.errors import ServiceUnavailable, wire_error
 from stsproxy.protocol import render_error
@@ -170,9 +171,7 @@ def _unavailable(request: web.Request, message: str, profile: str) -> web.Respon
     return web.json_response(body_json, status=503, headers=headers)
 
 
-def feed_middleware(
-    feed: ChangeFeed, *, profile: str
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def feed_middleware(feed: ChangeFeed, *, profile: str) -> Middleware:
     """Apply every acknowledged change before the request; fail closed when the store is away."""
 
     @web.middleware

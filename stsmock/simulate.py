@@ -13,7 +13,6 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stsproxy.context import SOURCE_IDENTITY_CLAIM, session_tags
@@ -22,10 +21,8 @@ from stsproxy.policy import PolicyDecision, RequestContext, evaluate_trust
 from stsproxy.service import WEB_IDENTITY_ACTION
 from stsproxy.verify import VerifiedToken
 
-from .admin import admin_error, read_body
-
 if TYPE_CHECKING:
-    from .app import Runtime
+    from .runtime import Runtime
 
 
 class SimulateBody(BaseModel):
@@ -175,29 +172,7 @@ async def simulate(runtime: Runtime, body: SimulateBody) -> dict[str, Any]:
     result["permissions"] = decision_json(permissions)
     result["session_policies"] = bool(policy or body.policy_arns)
     if role.settings.break_glass is not None:
-        from .breakglass import engine_for
-
-        state = engine_for(runtime).state(role.name)
+        state = runtime.breakglass.state(role.name)
         result["break_glass"] = {"armed": state["armed"], "armed_until": state.get("armed_until")}
     result["allowed"] = bool(trust_json["allowed"] and result["permissions"]["allowed"])
     return result
-
-
-def install(app: web.Application, runtime: Runtime) -> None:
-    async def handle(request: web.Request) -> web.Response:
-        body: SimulateBody = await read_body(request, SimulateBody)
-        try:
-            result = await simulate(runtime, body)
-        except SimulationError as exc:
-            return admin_error(exc.status, exc.error, str(exc))
-        runtime.audit.record(
-            "admin.simulate",
-            severity="info",
-            role_arn=body.role_arn,
-            action=body.action,
-            resource=body.resource,
-            allowed=result["allowed"],
-        )
-        return web.json_response(result)
-
-    app.router.add_post("/admin/simulate", handle)

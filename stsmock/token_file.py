@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .app import Runtime
     from .config import TokenFileSettings
+    from .runtime import Runtime
 
 log = logging.getLogger("stsmock.token_file")
 

@@ -36,13 +36,13 @@ def _worker(options: ServeOptions, port: int, index: int, ready: Any, reserved: 
 
 def _prepare(options: ServeOptions, port: int) -> None:
     """Create keys, the admin token and the session key before any worker races for them."""
-    from .app import build_runtime
     from .server import base_url_for
+    from .wiring import build_runtime
 
     runtime = build_runtime(
         options.config, data_dir=options.data_dir, base_url=base_url_for(options.host, port, options.public_url)
     )
-    runtime.store.set_meta("clock", "")  # every start begins with the real time
+    # (a fresh SQLite start resets the clock and runtime roles in build_runtime; a fleet keeps them)
     runtime.audit.close()
     runtime.store.close()
 

@@ -117,6 +117,7 @@ class StsService:
         audit: AuditSink,
         revocations: Revocations,
         extensions: StsExtensions | None = None,
+        roles: RoleRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.verifier = verifier
@@ -125,7 +126,8 @@ class StsService:
         self.store = store
         self.audit = audit
         self.revocations = revocations
-        self.roles = RoleRegistry(settings)
+        #: Shared with the composition root (break-glass arming reads it); built here when not given.
+        self.roles = roles if roles is not None else RoleRegistry(settings)
         self.ext = extensions or StsExtensions()
         self._time_cache: tuple[int, dict[str, Any]] | None = None
         self._static_users = {

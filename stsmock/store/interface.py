@@ -11,6 +11,7 @@ they missed (see :mod:`stsmock.store.feed`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -36,6 +37,15 @@ class ChangeSet(Protocol):
     version: int
 
     def note(self, topic: str, key: str = "") -> None: ...
+
+
+class FeedListener(Protocol):
+    """PostgreSQL's LISTEN thread: wakes the feed between requests; reconnects and catches up."""
+
+    connected: threading.Event
+    reconnects: int
+
+    def stop(self) -> None: ...
 
 
 class Backend(Protocol):

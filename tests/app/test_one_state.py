@@ -219,3 +219,23 @@ def test_the_clock_is_one_clock(fleet: Fleet) -> None:
         list(pool.map(advance, range(12)))
     nows = set(fleet.everywhere(lambda i: round(fleet.ok(i, "GET", "/admin/clock")["now"])))
     assert nows == {round(base + 120)}  # no advance lost; no process behind (no polling interval)
+
+
+def test_parallel_fault_rules_are_all_kept_and_fire_everywhere(fleet: Fleet) -> None:
+    def add(n: int) -> str:
+        body = {
+            "match": {"endpoint": "sts", "role_arn": f"arn:aws:iam::000000000000:role/nope-{n}"},
+            "effect": {"error": "Throttling"},
+        }
+        return str(fleet.ok(n % 2, "POST", "/admin/faults", body)["id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(add, range(20)))
+    assert len(ids) == 20  # 20 acknowledged, 20 distinct
+    for i in (0, 1):
+        assert {rule["id"] for rule in fleet.ok(i, "GET", "/admin/faults")["faults"]} == ids
+    # A one-shot rule added on one process fires exactly once across both.
+    fleet.ok(0, "POST", "/admin/faults", {"match": {"endpoint": "sts"}, "effect": {"error": "Throttling"}, "count": 1})
+    token = fleet.mint("fault-user")
+    results = [fleet.assume(i % 2, token) for i in range(6)]
+    assert results.count("Throttling") == 1 and results.count("ok") == 5

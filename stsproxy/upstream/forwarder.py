@@ -25,225 +25,39 @@ Upstream revocation (MinIO's ``revoke-tokens`` admin API) is best effort; see
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import re
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
-from xml.etree import ElementTree as ET  # noqa: S405 - parsing our configured upstream's answer
 
 import aiohttp
 
-from . import protocol
-from .decision import DecisionRecord
-from .errors import IDPCommunicationError, InternalFailure, InvalidParameterValue, UpstreamError
-from .ports import AuditSink, Clock
-from .roles import Role
-from .settings import BrokerSettings, RoleUpstreamSettings, UpstreamSettings
+from .. import protocol
+from ..decision import DecisionRecord
+from ..errors import IDPCommunicationError, InternalFailure, InvalidParameterValue, UpstreamError
+from ..ports import AuditSink, Clock
+from ..roles import Role
+from ..settings import BrokerSettings, RoleUpstreamSettings, UpstreamSettings
+from . import minio_admin
+from .wire import (
+    RAW_LIMIT,
+    assumed_role_arn_fallback,
+    compact_json,
+    normalize_expiration,
+    parse_error,
+    parse_success,
+    raw_excerpt,
+    render_claims,
+)
 
 log = logging.getLogger("stsmock.upstream")
 
-#: Raw upstream text kept in messages and audit records (RGW's error bodies can be long or odd).
-RAW_LIMIT = 300
 USER_AGENT = "stsmock-upstream/1"
 
-#: A code for an upstream error whose body has no parsable ``Error/Code``, by HTTP status.
-STATUS_CODES: dict[int, str] = {
-    400: "InvalidParameterValue",
-    401: "AccessDenied",
-    403: "AccessDenied",
-    404: "NoSuchEntity",
-    405: "InvalidAction",
-    409: "EntityAlreadyExists",
-    413: "ValidationError",
-    429: "Throttling",
-    500: "InternalFailure",
-    502: "ServiceUnavailable",
-    503: "ServiceUnavailable",
-    504: "ServiceUnavailable",
-}
-
-_TEMPLATE = re.compile(r"\{(claims|role)\.([A-Za-z0-9_:.\-/]+)\}")
-_WHOLE_TEMPLATE = re.compile(r"^\{(claims|role)\.([A-Za-z0-9_:.\-/]+)\}$")
-
 MintBrokerToken = Callable[[BrokerSettings, dict[str, Any], Role], str]
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def compact_json(document: Any) -> str:
-    """Policies go upstream as compact JSON: RGW rejects JSON with spaces (MalformedPolicyDocument)."""
-    return json.dumps(document, separators=(",", ":"))
-
-
-def _role_facts(role: Role) -> dict[str, Any]:
-    return {"name": role.name, "arn": role.arn, "id": role.role_id, "profile": role.profile}
-
-
-def render_claims(templates: Mapping[str, Any], claims: Mapping[str, Any], role: Role) -> dict[str, Any]:
-    """Fill ``{claims.X}`` / ``{role.name}`` templates (recursively in lists and mappings).
-
-    A value that is exactly one template keeps the referenced value's type (a
-    ``groups`` list stays a list) and drops the claim when the reference is
-    missing; templates inside longer strings are substituted as text (missing
-    ones as the empty string).
-    """
-    facts = {"claims": dict(claims), "role": _role_facts(role)}
-    missing = object()
-
-    def lookup(kind: str, name: str) -> Any:
-        return facts[kind].get(name, missing)
-
-    def fill(value: Any) -> Any:
-        if isinstance(value, str):
-            whole = _WHOLE_TEMPLATE.match(value)
-            if whole:
-                return lookup(whole.group(1), whole.group(2))
-            return _TEMPLATE.sub(lambda m: "" if (v := lookup(m.group(1), m.group(2))) is missing else str(v), value)
-        if isinstance(value, list):
-            return [v for v in (fill(item) for item in value) if v is not missing]
-        if isinstance(value, Mapping):
-            return {k: v for k, v in ((k, fill(item)) for k, item in value.items()) if v is not missing}
-        return value
-
-    out = {key: fill(value) for key, value in templates.items()}
-    return {key: value for key, value in out.items() if value is not missing}
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _strip_ns(root: ET.Element) -> ET.Element:
-    """Namespaces differ (MinIO: STS ns on the root; RGW: none or another): compare local names only."""
-    for element in root.iter():
-        element.tag = _local(element.tag)
-    return root
-
-
-def _parse_xml(body: bytes) -> ET.Element | None:
-    try:
-        return _strip_ns(ET.fromstring(body))  # noqa: S314 - upstream is a configured, trusted endpoint
-    except ET.ParseError:
-        return None
-
-
-def _text(element: ET.Element | None, path: str) -> str | None:
-    if element is None:
-        return None
-    found = element.find(path)
-    if found is None:
-        return None
-    return (found.text or "").strip()
-
-
-def _raw(body: bytes) -> str:
-    text = body.decode("utf-8", errors="replace").strip()
-    return text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "…"
-
-
-def parse_error(status: int, body: bytes) -> tuple[str, str]:
-    """(code, message) of an upstream error answer.
-
-    STS ``ErrorResponse/Error/{Code,Message}`` and S3-style ``Error/{Code,Message}``
-    are read namespace-agnostically. Anything else (RGW 16.2 answers STS errors
-    with bodies boto3 cannot parse either) gets a code derived from the status
-    and the raw text, truncated, as its message.
-    """
-    root = _parse_xml(body) if body else None
-    code = message = None
-    if root is not None:
-        error = root if root.tag == "Error" else root.find(".//Error")
-        if error is not None:
-            code = _text(error, "Code") or None
-            message = _text(error, "Message") or None
-    if code is None:
-        code = STATUS_CODES.get(status) or ("InternalFailure" if status >= 500 else "InvalidParameterValue")
-        raw = _raw(body)
-        message = f"The upstream STS answered HTTP {status}" + (f": {raw}" if raw else " with an empty body")
-    elif message is None:  # RGW 16.2: <Error><Code>AccessDenied</Code><Message></Message>…
-        message = f"The upstream STS answered HTTP {status} {code} without a message"
-    return code, message
-
-
-_CLIENT_SAFE_EXPIRATION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
-_EXPIRATION_PARTS = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
-
-
-def normalize_expiration(value: str) -> str:
-    """The upstream's Expiration verbatim when every client parses it, else whole seconds in UTC ``Z``.
-
-    minio-py only parses ``%Y-%m-%dT%H:%M:%SZ`` and ``%Y-%m-%dT%H:%M:%S.%fZ`` (at
-    most 6 fraction digits). RGW sends nanoseconds (``…:03.449632151Z``) and some
-    servers send ``+00:00``: those are rewritten, truncating (never extending) the lifetime.
-    """
-    text = value.strip()
-    if _CLIENT_SAFE_EXPIRATION.match(text):
-        return text
-    parts = _EXPIRATION_PARTS.match(text)
-    if parts is None:
-        return text
-    zone = parts.group(3) or "Z"
-    try:
-        moment = datetime.fromisoformat(parts.group(1) + ("+00:00" if zone == "Z" else zone))
-    except ValueError:
-        return text
-    return protocol.format_expiration(moment.astimezone(UTC))
-
-
-def parse_success(body: bytes) -> dict[str, Any] | None:
-    """The interesting parts of an ``AssumeRoleWithWebIdentityResponse``, or None when unusable."""
-    root = _parse_xml(body)
-    if root is None:
-        return None
-    result = root.find("AssumeRoleWithWebIdentityResult")
-    if result is None:
-        result = next((e for e in root.iter() if e.tag.endswith("Result")), None)
-    if result is None:
-        return None
-    creds = result.find("Credentials")
-    if creds is None:
-        return None
-    out = {
-        "AccessKeyId": _text(creds, "AccessKeyId"),
-        "SecretAccessKey": _text(creds, "SecretAccessKey"),
-        "SessionToken": _text(creds, "SessionToken"),
-        "Expiration": _text(creds, "Expiration"),
-        "Subject": _text(result, "SubjectFromWebIdentityToken"),
-        "Audience": _text(result, "Audience"),
-        "Provider": _text(result, "Provider"),
-        "PackedPolicySize": _text(result, "PackedPolicySize"),
-        "SourceIdentity": _text(result, "SourceIdentity"),
-        "Arn": _text(result, "AssumedRoleUser/Arn"),
-        # AWS says AssumedRoleId; MinIO's struct says AssumeRoleId.
-        "AssumedRoleId": (
-            _text(result, "AssumedRoleUser/AssumedRoleId") or _text(result, "AssumedRoleUser/AssumeRoleId")
-        ),
-        "RequestId": _text(root, "ResponseMetadata/RequestId"),
-    }
-    if not (out["AccessKeyId"] and out["SecretAccessKey"]):
-        return None
-    return out
-
-
-def assumed_role_arn_fallback(role_arn: str | None, session_name: str) -> str | None:
-    """``arn:P:iam::A:role/PATH/NAME`` -> ``arn:P:sts::A:assumed-role/NAME/SESSION`` (MinIO sends empty Arns)."""
-    if not role_arn:
-        return None
-    match = re.match(r"^arn:([^:]*):iam::([^:]*):role/(?:.*/)?([^/]+)$", role_arn)
-    if not match:
-        return None
-    partition, account, name = match.groups()
-    return f"arn:{partition}:sts::{account}:assumed-role/{name}/{session_name}"
-
-
-# --------------------------------------------------------------------------- the forwarder
 
 
 class UpstreamForwarder:
@@ -425,7 +239,7 @@ class UpstreamForwarder:
             raise UpstreamError(message, upstream_code=code, upstream_status=status)
         parsed = parse_success(answer)
         if parsed is None:
-            raw = _raw(answer)
+            raw = raw_excerpt(answer)
             self.audit.record(
                 "upstream.forward",
                 **event,
@@ -516,7 +330,7 @@ class UpstreamForwarder:
 
     # -- upstream revocation (MinIO) ------------------------------------------------------
     def minio_revoke_targets(self) -> list[UpstreamSettings]:
-        return [u for u in self.upstreams.values() if u.kind == "minio" and u.admin_access_key and u.admin_secret_key]
+        return minio_admin.revoke_targets(self.upstreams)
 
     def on_revoke(self, revocation: Mapping[str, Any]) -> None:
         """Registry hook (sync, any thread): schedule best-effort upstream revocations."""
@@ -551,60 +365,5 @@ class UpstreamForwarder:
                 )
 
     async def revoke_minio(self, upstream: UpstreamSettings, revocation: Mapping[str, Any]) -> dict[str, Any]:
-        """``POST /minio/admin/v3/revoke-tokens/{provider}?user=X&fullRevoke=true``, SigV4 (service s3).
-
-        MinIO lets an admin revoke another user's STS tokens only for ``builtin``
-        and ``ldap`` users; for ``openid`` users it refuses (only a self-revoke with
-        the STS credential itself works). The answer is audited either way.
-        """
-        url = minio_revoke_url(upstream, str(revocation.get("value", "")))
-        headers = sign_admin_request(upstream, "POST", url, b"")
-        started = time.perf_counter()
-        event = {
-            "upstream": upstream.name,
-            "kind": upstream.kind,
-            "revocation_id": revocation.get("id"),
-            "by": revocation.get("by"),
-            "provider": upstream.revoke_user_provider,
-        }
-        try:
-            status, answer, _, _ = await self._post(upstream, url, data=b"", headers=headers)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            latency = round((time.perf_counter() - started) * 1000, 3)
-            outcome = {"outcome": "error", "status": None, "latency_ms": latency, "error": str(exc)[:RAW_LIMIT]}
-            self.audit.record("upstream.revoke", **event, **outcome)
-            return outcome
-        latency = round((time.perf_counter() - started) * 1000, 3)
-        if status in (200, 204):
-            outcome = {"outcome": "revoked", "status": status, "latency_ms": latency}
-        else:
-            code, message = parse_error(status, answer)
-            outcome = {
-                "outcome": "refused",
-                "status": status,
-                "latency_ms": latency,
-                "code": code,
-                "message": message[:RAW_LIMIT],
-            }
-        self.audit.record("upstream.revoke", **event, **outcome)
-        return outcome
-
-
-def minio_revoke_url(upstream: UpstreamSettings, user: str) -> str:
-    query = urlencode({"user": user, "fullRevoke": "true"}, quote_via=quote)
-    provider = quote(upstream.revoke_user_provider, safe="")
-    return f"{upstream.endpoint.rstrip('/')}/minio/admin/v3/revoke-tokens/{provider}?{query}"
-
-
-def sign_admin_request(upstream: UpstreamSettings, method: str, url: str, body: bytes) -> dict[str, str]:
-    """Headers of a MinIO admin call signed with SigV4, service ``s3``, the upstream's region."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    credentials = Credentials(str(upstream.admin_access_key), str(upstream.admin_secret_key))
-    request = AWSRequest(
-        method=method, url=url, data=body, headers={"X-Amz-Content-Sha256": hashlib.sha256(body).hexdigest()}
-    )
-    SigV4Auth(credentials, "s3", upstream.region).add_auth(request)
-    return {k: v for k, v in request.headers.items()}
+        """Best-effort MinIO ``revoke-tokens`` call; see :func:`minio_admin.revoke_tokens`."""
+        return await minio_admin.revoke_tokens(self._post, self.audit, upstream, revocation)

@@ -1,0 +1,273 @@
+"""The admin API's request and response models; the OpenAPI document is generated from them.
+
+Request bodies are validated with these models (a bad body is a 400 naming the field, never a
+500). The fault rule body lives with the fault engine (it validates rules from the pytest plugin
+too) and the simulation body with the simulator; both are listed here for the document.
+Response models describe what the handlers return; they are documentation, so they carry no
+titles or defaults in the document (see ``openapi.py``) and allow extra fields where the body
+is open-ended (audit records, fault rules, role descriptions).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema
+
+from ..faults import FaultBody as FaultBody
+from ..simulate import SimulateBody as SimulateBody
+
+#: Any JSON object, documented as just ``{"type": "object"}``.
+JsonObject = Annotated[dict[str, Any], WithJsonSchema({"type": "object"})]
+
+# -- request bodies ---------------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RawObject(BaseModel):
+    """Any JSON object; validated further by the handler (e.g. a role's settings)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class MintTokenBody(_Body):
+    issuer: str = "default"
+    sub: str | None = None
+    aud: str | list[str] | None = None
+    claims: dict[str, Any] = Field(default_factory=dict)
+    ttl: int | None = Field(default=None, ge=1, le=31_536_000)
+    alg: str | None = None
+    client_id: str | None = None
+    typ: str = "JWT"
+
+
+class RotateBody(_Body):
+    issuer: str = "default"
+    alg: str | None = None
+
+
+class RetireBody(_Body):
+    issuer: str = "default"
+    immediately: bool = False
+
+
+class RevokeBody(_Body):
+    by: Literal["jti", "sub", "client_id", "iss", "role_arn", "session", "access_key"]
+    value: str = Field(min_length=1, max_length=4096)
+    reason: str = Field(default="", max_length=1024)
+    issued_before: float | None = None
+
+
+class ClockBody(_Body):
+    action: Literal["freeze", "unfreeze", "advance", "set", "reset"]
+    seconds: float | None = None
+    at: float | None = None
+
+
+class ArmBody(_Body):
+    reason: str = Field(min_length=1, max_length=1024, pattern=r"\S")
+    ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    armed_by: str = Field(default="admin-api", min_length=1, max_length=256)
+
+
+class DisarmBody(_Body):
+    reason: str = Field(default="", max_length=1024)
+
+
+# -- query parameters (every one optional; the defaults are not in the document) ----------------------
+# They describe the parameters; the handlers parse leniently (an out-of-range id is clamped, not a 400).
+
+
+class KeysQuery(BaseModel):
+    issuer: str = Field("", description="only this issuer")
+
+
+class AuditQuery(BaseModel):
+    subject: str = Field("", description="token subject")
+    sub: str = Field("", description="alias of subject")
+    role: str = Field("", description="role ARN")
+    decision: Literal["allow", "deny"] = Field("allow", description="STS decision")
+    event: str = Field("", description="event name or prefix (e.g. sts)")
+    since: float = Field(0, description="epoch seconds (inclusive)")
+    until: float = Field(0, description="epoch seconds")
+    after_id: int = Field(0, ge=0, description="records with a larger id")
+    limit: int = Field(100, ge=1, le=10_000, description="max records (default 100)")
+
+
+# -- responses (no docstrings: a model's docstring becomes its description) ------------------------------
+
+
+class Error(BaseModel):
+    error: str
+    error_description: str
+
+
+class ClockState(BaseModel):
+    now: float = Field(description="virtual epoch seconds")
+    frozen: bool
+    offset_seconds: float
+
+
+class Info(BaseModel):
+    base_url: str
+    issuers: dict[str, str]
+    profile: Literal["aws", "minio"]
+    account_id: str
+    clock: ClockState
+
+
+class MintedToken(BaseModel):
+    token: str = Field(description="a signed JWT")
+    issuer: str
+
+
+class KeyMeta(BaseModel):
+    kid: str
+    alg: str
+    kty: str
+    state: str = Field(description="e.g. active, next, retired, expired")
+    published: bool
+    created_at: float
+    activated_at: float
+    retired_at: float | None = None
+    expires_at: float | None = None
+
+
+class KeysByIssuer(RootModel[dict[str, list[KeyMeta]]]):
+    """issuer name -> its keys (published and unpublished)"""
+
+
+class AuditRecord(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    ts: float
+    event: str
+    severity: str
+
+
+class AuditPage(BaseModel):
+    records: list[AuditRecord]
+
+
+class Revocation(BaseModel):
+    id: int
+    created_at: float
+    by: str
+    value: str
+    issued_before: float | None = None
+    reason: str | None = None
+    source: str | None = None
+
+
+class RevocationList(BaseModel):
+    revocations: list[Revocation]
+
+
+class FaultRule(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    seq: int = 0
+    match: JsonObject
+    effect: JsonObject
+    count: int | None = None
+    remaining: int | None = None
+    probability: float | None = None
+    description: str = ""
+
+
+class FaultList(BaseModel):
+    faults: list[FaultRule]
+
+
+class FaultsCleared(BaseModel):
+    removed: int
+
+
+class BreakGlassState(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    armed: bool
+    uses: int = 0
+    armed_until: float | None = None
+    reason: str | None = None
+    armed_by: str | None = None
+
+
+class BreakGlassList(BaseModel):
+    roles: list[BreakGlassState]
+
+
+class PolicyDecision(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    decision: str
+    allowed: bool
+    reason: str
+    statements: list[JsonObject]
+
+
+class Simulation(BaseModel):
+    role_arn: str
+    action: str
+    resource: str
+    token: JsonObject = Field(description="verification outcome (valid/check/message) or synthetic")
+    trust: PolicyDecision
+    permissions: PolicyDecision | None = None
+    session_policies: bool = False
+    break_glass: JsonObject = Field(default_factory=dict)
+    allowed: bool
+
+
+class Role(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    arn: str
+    role_id: str
+    profile: str
+    name: str
+    path: str = ""
+    trust_policy: JsonObject
+    policies: JsonObject = Field(default_factory=dict)
+
+
+class RoleList(BaseModel):
+    roles: list[Role]
+
+
+class AnyObject(RootModel[dict[str, Any]]):
+    pass
+
+
+#: Every response model, always in the document (undocumented routes answer AnyObject).
+RESPONSES: tuple[type[BaseModel], ...] = (
+    Error,
+    ClockState,
+    Info,
+    MintedToken,
+    KeyMeta,
+    KeysByIssuer,
+    AuditRecord,
+    AuditPage,
+    Revocation,
+    RevocationList,
+    FaultRule,
+    FaultList,
+    FaultsCleared,
+    BreakGlassState,
+    BreakGlassList,
+    PolicyDecision,
+    Simulation,
+    Role,
+    RoleList,
+    AnyObject,
+)
+
+#: Shared response entries.
+BAD_REQUEST = ("invalid request (body, parameter or value)", Error)
+NOT_FOUND = ("no such issuer / object", Error)

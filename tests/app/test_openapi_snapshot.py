@@ -1,0 +1,35 @@
+"""The admin API's OpenAPI document equals the recorded snapshot (up to key order).
+
+The snapshot was captured from the hand-written document before it was replaced
+by one generated from the pydantic models and route metadata; a change of the
+API surface (a route, a body model, ``RoleSettings``) must update
+``tests/fixtures/admin_openapi.json`` on purpose: run this test with
+``STSMOCK_UPDATE_SNAPSHOT=1`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from stsmock.app import create_app
+from stsmock.config import load_config
+
+SNAPSHOT = Path(__file__).parent.parent / "fixtures" / "admin_openapi.json"
+BASE_URL = "http://stsmock.test"
+
+
+async def test_openapi_document_equals_the_snapshot(tmp_path):
+    app = create_app(load_config(None), data_dir=tmp_path, base_url=BASE_URL)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/admin/openapi.json")
+        assert resp.status == 200
+        doc = await resp.json()
+    if os.environ.get("STSMOCK_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    expected = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    expected["info"]["version"] = doc["info"]["version"]  # the installed distribution's version
+    assert doc == expected
