@@ -77,7 +77,7 @@ def app_for_runtime(runtime: Runtime, *, token_files: Sequence[TokenFileSettings
     console.add_routes(app)
     s3.install(app, runtime)
     add_sts_routes(app, runtime.sts)  # the POST catch-all: keep last
-    writers = [TokenFileWriter.from_settings(runtime, spec) for spec in token_files]
+    writers = [TokenFileWriter.from_settings(runtime.issuers, spec, now=runtime.clock.now) for spec in token_files]
     app.cleanup_ctx.extend(
         [_closing(runtime), _listening(runtime), _purging(runtime), _token_files(writers), _webhooks(runtime)]
     )

@@ -11,12 +11,14 @@ import contextlib
 import logging
 import os
 import secrets
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from issuer.service import IssuerService
+
     from .config import TokenFileSettings
-    from .runtime import Runtime
 
 log = logging.getLogger("stsmock.token_file")
 
@@ -31,18 +33,22 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 class TokenFileWriter:
+    """Mints from the built-in ``issuer`` and rewrites ``path`` every ``refresh_seconds`` of virtual time."""
+
     def __init__(
         self,
-        runtime: Runtime,
+        issuers: Mapping[str, IssuerService],
         path: Path,
         *,
+        now: Callable[[], float],
         refresh_seconds: int = 300,
         issuer: str = "default",
         client_id: str = "stsmock-dev",
         sub: str = "system:serviceaccount:default:stsmock",
         ttl_seconds: int = 3600,
     ) -> None:
-        self.runtime = runtime
+        self.issuers = issuers
+        self._now = now
         self.path = path
         self.refresh_seconds = refresh_seconds
         self.issuer = issuer
@@ -53,10 +59,13 @@ class TokenFileWriter:
         self._written_at = 0.0
 
     @classmethod
-    def from_settings(cls, runtime: Runtime, spec: TokenFileSettings) -> TokenFileWriter:
+    def from_settings(
+        cls, issuers: Mapping[str, IssuerService], spec: TokenFileSettings, *, now: Callable[[], float]
+    ) -> TokenFileWriter:
         return cls(
-            runtime,
+            issuers,
             Path(spec.path),
+            now=now,
             refresh_seconds=spec.refresh_seconds,
             issuer=spec.issuer,
             client_id=spec.client_id,
@@ -65,7 +74,7 @@ class TokenFileWriter:
         )
 
     def write_once(self) -> str:
-        service = self.runtime.issuers[self.issuer]
+        service = self.issuers[self.issuer]
         client = service.settings.client(self.client_id)
         aud = (client.audience if client and client.audience else self.client_id) if client else self.client_id
         token = service.mint(
@@ -74,7 +83,7 @@ class TokenFileWriter:
             client_id=self.client_id,
         )
         write_atomic(self.path, token)
-        self._written_at = self.runtime.clock.now()
+        self._written_at = self._now()
         return token
 
     async def _loop(self) -> None:
@@ -85,7 +94,7 @@ class TokenFileWriter:
         """
         while True:
             await asyncio.sleep(min(1.0, self.refresh_seconds))
-            if self.runtime.clock.now() - self._written_at < self.refresh_seconds:
+            if self._now() - self._written_at < self.refresh_seconds:
                 continue
             try:
                 self.write_once()

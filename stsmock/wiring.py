@@ -10,7 +10,7 @@ document — only the transport differs: their JWKS is handed over in-process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,9 @@ def session_token_key(store: Backend, data_dir: Path) -> bytes:
     return shared_secret(store, "session-token.key", 32)
 
 
-def _announce_revocation(audit: AuditLog, listeners: list[RevocationListener]) -> Any:
+def _announce_revocation(audit: AuditLog, listeners: list[RevocationListener]) -> Callable[[dict[str, Any]], None]:
+    """Every new revocation is audited, then handed to each listener (e.g. MinIO revoke-tokens)."""
+
     def on_revoke(record: dict[str, Any]) -> None:
         audit.record("revocation.added", severity="high", revocation=record)
         for listener in list(listeners):
