@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -75,6 +76,8 @@ def serve(
         server.log_format = log_format
     if store_url:
         config.store.url = store_url
+    if os.environ.get("STSMOCK_ADMIN_TOKEN") and not config.admin.token:  # e.g. from a Kubernetes Secret
+        config.admin.token = os.environ["STSMOCK_ADMIN_TOKEN"]
     options = ServeOptions(
         config=config,
         data_dir=Path(data_dir) if data_dir else default_data_dir(),
