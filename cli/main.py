@@ -327,14 +327,39 @@ def clock(action: str, value: str | None, url: str | None, admin_token: str | No
 
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), default=None)
-@click.option("--profile", type=click.Choice(["aws", "minio", "ceph-rgw"]), default="aws", show_default=True)
+@click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    type=click.Choice(["aws", "minio", "ceph-rgw", "seaweedfs"]),
+    help="Relying party (lint: one, default aws; with --issuer: repeat, default all).",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
     "--max-session", type=DURATION, default=None, help="Longest acceptable session (default 12h; 365d for minio)."
 )
-def check(config_path: str | None, profile: str, fmt: str, max_session: int | None) -> None:
-    """Lint an architecture: trust, audiences, session lengths, break-glass, profile quirks."""
+@click.option("--issuer", default=None, help="A preset name or an issuer URL: does it work with the profile(s)?")
+@click.option("--table", is_flag=True, help="The Markdown table of every preset and relying party.")
+def check(
+    config_path: str | None,
+    profiles: tuple[str, ...],
+    fmt: str,
+    max_session: int | None,
+    issuer: str | None,
+    table: bool,
+) -> None:
+    """Lint an architecture (trust, audiences, session lengths, break-glass, profile quirks), or with
+    --issuer say whether an IdP's tokens work with a relying party and what to configure."""
     from stsmock.lint import format_text, lint
+
+    if issuer or table:
+        from .check import idp_check
+
+        idp_check(issuer, profiles, fmt, table)
+        return
+    if len(profiles) > 1 or "seaweedfs" in profiles:
+        raise click.UsageError("the architecture lint takes one --profile of aws, minio, ceph-rgw")
+    profile = profiles[0] if profiles else "aws"
 
     if max_session is None:
         max_session = 31_536_000 if profile == "minio" else 43_200

@@ -177,7 +177,7 @@ def _userinfo(svc: IssuerService) -> Handler:
                 headers={"WWW-Authenticate": 'Bearer realm="stsmock"'},
             ).response()
         try:
-            claims = svc.verify_access_or_id_token(token, typ="at+jwt")
+            claims = svc.verify_access_or_id_token(token, typ=svc.settings.access_token_typ)
         except ValueError as exc:
             raise invalid_token(str(exc)) from exc
         if "openid" not in str(claims.get("scope", "")).split(" "):
@@ -272,31 +272,34 @@ def _logout(svc: IssuerService) -> Handler:
 
 
 def add_issuer_routes(app: web.Application, service: IssuerService, prefix: str = "") -> None:
-    """Register every endpoint of ``service`` under ``prefix`` ("" or "/issuers/NAME")."""
+    """Register every endpoint of ``service`` under ``prefix`` (its ``settings.mount_path``)."""
     prefix = prefix.rstrip("/")
     svc = service
     get_only = ("GET", "HEAD")
     post_only = ("POST",)
     both = ("GET", "HEAD", "POST")
+    at = svc.settings.endpoint_path  # the layout: a preset's paths, or stsmock's own
+    well_known = svc.settings.issuer_suffix.rstrip("/") + "/.well-known"
     routes: list[tuple[str, Handler, tuple[str, ...], str]] = [
-        ("/.well-known/openid-configuration", _discovery(svc), get_only, "discovery"),
-        ("/.well-known/oauth-authorization-server", _discovery(svc), get_only, "discovery"),
-        ("/jwks", _jwks(svc), get_only, "jwks"),
-        ("/token", _token(svc), post_only, "token"),
-        ("/device_authorization", _device_authorization(svc), post_only, "device_authorization"),
-        ("/introspect", _introspect(svc), post_only, "introspect"),
-        ("/revoke", _revoke(svc), post_only, "revoke"),
-        ("/userinfo", _userinfo(svc), both, "userinfo"),
-        ("/authorize", _html_errors(_authorize(svc)), both, "authorize"),
-        ("/device", _html_errors(_device_page(svc)), both, "device"),
-        ("/logout", _html_errors(_logout(svc)), both, "logout"),
+        (well_known + "/openid-configuration", _discovery(svc), get_only, "discovery"),
+        (well_known + "/oauth-authorization-server", _discovery(svc), get_only, "discovery"),
+        (at("jwks"), _jwks(svc), get_only, "jwks"),
+        (at("token"), _token(svc), post_only, "token"),
+        (at("device_authorization"), _device_authorization(svc), post_only, "device_authorization"),
+        (at("introspect"), _introspect(svc), post_only, "introspect"),
+        (at("revoke"), _revoke(svc), post_only, "revoke"),
+        (at("userinfo"), _userinfo(svc), both, "userinfo"),
+        (at("authorize"), _html_errors(_authorize(svc)), both, "authorize"),
+        (at("device"), _html_errors(_device_page(svc)), both, "device"),
+        (at("logout"), _html_errors(_logout(svc)), both, "logout"),
     ]
     for path, fn, methods, name in routes:
         app.router.add_route("*", prefix + path, _guard(svc, name, fn, methods=methods))
-    if prefix:
+    issuer_path = prefix + svc.settings.issuer_suffix.rstrip("/")
+    if issuer_path:
         # RFC 8414 §3: path insertion for issuers with a path component
         app.router.add_route(
             "*",
-            "/.well-known/oauth-authorization-server" + prefix,
+            "/.well-known/oauth-authorization-server" + issuer_path,
             _guard(svc, "discovery", _discovery(svc), methods=get_only),
         )

@@ -19,12 +19,14 @@ from issuer.keys import KeyManager
 MAX_TOKEN_LENGTH = 16_384
 
 
-def sign(keys: KeyManager, claims: dict[str, Any], *, alg: str, typ: str = "JWT") -> str:
+def sign(keys: KeyManager, claims: dict[str, Any], *, alg: str, typ: str | None = "JWT") -> str:
+    """Compact JWS; ``typ`` None writes no typ header (Dex); the key manager may add ``x5t``."""
     kid, key = keys.signing_key(alg)
-    header = {"alg": alg, "typ": typ, "kid": kid}
+    header = {"alg": alg, "typ": typ, "kid": kid} if typ else {"alg": alg, "kid": kid}
+    header.update(keys.header_extras(kid))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # joserfc flags EdDSA as deprecated (RFC 9864); we still serve it
-        return jose_jwt.encode(header, claims, key, algorithms=[alg])
+        return jose_jwt.encode(header, claims, key, algorithms=[alg], default_type=None)
 
 
 def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -27,6 +27,7 @@ from cryptography.x509.oid import NameOID
 from joserfc import jwk
 
 from issuer.ports import AuditSink, Clock, KeyRepository
+from issuer.presets.kids import make_kid
 from issuer.settings import KeySettings
 
 #: alg -> (joserfc key type, size or curve)
@@ -92,18 +93,19 @@ class _Key:
         exp = self.record.get("expires_at")
         return exp is None or exp > now
 
-    def public_jwk(self) -> dict[str, Any]:
+    def x5t(self) -> str:
+        """base64url SHA-1 of the certificate (the legacy ``x5t`` of Keycloak, GitHub, Entra)."""
+        der = self.cert.public_bytes(serialization.Encoding.DER)
+        return _b64(hashlib.sha1(der).digest())  # noqa: S324 - a certificate thumbprint, not a MAC
+
+    def public_jwk(self, *, x5c: bool = True) -> dict[str, Any]:
         der = self.cert.public_bytes(serialization.Encoding.DER)
         out = dict(self.key.as_dict(private=False))
-        out.update(
-            {
-                "kid": self.kid,
-                "use": "sig",
-                "alg": self.alg,
-                "x5c": [base64.b64encode(der).decode()],
-                "x5t#S256": _b64(hashlib.sha256(der).digest()),
-            }
-        )
+        out.update({"kid": self.kid, "use": "sig", "alg": self.alg})
+        if x5c:
+            out["x5c"] = [base64.b64encode(der).decode()]
+            out["x5t"] = self.x5t()
+            out["x5t#S256"] = _b64(hashlib.sha256(der).digest())
         return out
 
 
@@ -124,9 +126,16 @@ class KeyManager:
         settings: KeySettings,
         audit: AuditSink,
         common_name: str | None = None,
+        kid_format: str = "thumbprint",
+        x5c: bool = True,
+        header_x5t: bool = False,
         repository: KeyRepository | None = None,
     ) -> None:
         self.directory = Path(directory)
+        #: How new keys are named (an IdP persona's format; existing keys keep their kid).
+        self.kid_format = kid_format
+        self.x5c = x5c
+        self.header_x5t = header_x5t
         #: Shared key records (the store); without one, the JSON files in ``directory``.
         self.repository = repository
         #: Records written by the current serialised update (repository mode), by kid.
@@ -231,14 +240,16 @@ class KeyManager:
             raise ValueError(f"unsupported algorithm {alg!r}")
         kty, size = KEY_SPECS[alg]
         key = jwk.generate_key(kty, size, private=True)  # type: ignore[call-overload]
-        kid = key.thumbprint()
         now = self.clock.now()
+        cert_pem = self._certificate(key.private_key, now)
+        cert_der = x509.load_pem_x509_certificate(cert_pem.encode()).public_bytes(serialization.Encoding.DER)
+        kid = make_kid(self.kid_format, key, cert_der, alg)
         record = {
             "kid": kid,
             "alg": alg,
             "kty": kty,
             "jwk": key.as_dict(private=True),
-            "cert_pem": self._certificate(key.private_key, now),
+            "cert_pem": cert_pem,
             "created_at": now,
             "activated_at": activate_at,
             "retired_at": None,
@@ -374,6 +385,11 @@ class KeyManager:
             raise ValueError(f"unsupported algorithm {alg!r}")
         return chosen.kid, chosen.key
 
+    def header_extras(self, kid: str) -> dict[str, Any]:
+        """Extra JOSE header fields for a token signed by ``kid`` (``x5t`` for GitHub-style issuers)."""
+        key = self._keys.get(kid) if self.header_x5t else None
+        return {"x5t": key.x5t()} if key is not None else {}
+
     def verification_key(self, kid: str) -> tuple[str, Any] | None:
         """(alg, key) for a still-published kid, else None."""
         self.reload_if_changed()
@@ -401,7 +417,7 @@ class KeyManager:
         cached = self._jwks_cache
         if cached is not None and cached[1] <= now < cached[2]:
             return cached[0]
-        doc = {"keys": [k.public_jwk() for k in self._ordered(now)]}
+        doc = {"keys": [k.public_jwk(x5c=self.x5c) for k in self._ordered(now)]}
         # Valid until the next activation, retirement or expiry (and never for an earlier "now":
         # the virtual clock may be set back).
         moments = [

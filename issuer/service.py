@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from issuer import jwt
+from issuer import jwt, presets
 from issuer.claims import PROTOCOL_CLAIMS
 from issuer.grants import GrantHandler, default_handlers
 from issuer.keys import KeyManager
@@ -48,7 +48,13 @@ class IssuerService:
     ) -> None:
         self.settings = settings
         self.issuer_url = issuer_url.rstrip("/")
-        self.base_path = urlsplit(self.issuer_url).path.rstrip("/")
+        suffix = settings.issuer_suffix.rstrip("/")
+        #: Where the endpoints live: the issuer URL without its suffix (Entra's "/v2.0").
+        self.mount_url = (
+            self.issuer_url[: -len(suffix)] if suffix and self.issuer_url.endswith(suffix) else self.issuer_url
+        )
+        self.base_path = urlsplit(self.mount_url).path.rstrip("/")
+        self.preset = presets.get(settings.preset)
         self.clock = clock
         self.store = store
         self.audit = audit
@@ -63,6 +69,9 @@ class IssuerService:
             settings=settings.keys,
             audit=audit,
             common_name=settings.name,
+            kid_format=settings.kid_format,
+            x5c=settings.jwks_x5c,
+            header_x5t=settings.header_x5t,
             repository=key_repository,
         )
         self.keys.ensure()
@@ -70,12 +79,25 @@ class IssuerService:
         self.grants: dict[str, GrantHandler] = default_handlers()
 
     # -- URLs ----------------------------------------------------------------------------
+    def _endpoint(self, suffix: str) -> str:
+        """An endpoint's path under the mount: stsmock's default name (``/token``) mapped by the layout."""
+        for name, default in presets.DEFAULT_ENDPOINTS.items():
+            if default == suffix:
+                return self.settings.endpoint_path(name)
+        return suffix
+
     def url(self, suffix: str) -> str:
-        return self.issuer_url + suffix
+        return self.mount_url + self._endpoint(suffix)
 
     def path(self, suffix: str) -> str:
         """Path (no host) of an endpoint, for HTML form actions."""
-        return self.base_path + suffix
+        return self.base_path + self._endpoint(suffix)
+
+    def shape_context(self, **fields: Any) -> presets.ShapeContext:
+        """What the preset's claim shapers see (the persona parameters of this issuer)."""
+        return presets.ShapeContext(
+            issuer_url=self.issuer_url, now=int(self.clock.now()), params=self.settings.resolved_params, **fields
+        )
 
     # -- documents ------------------------------------------------------------------------
     def jwks(self) -> dict[str, Any]:
@@ -92,7 +114,7 @@ class IssuerService:
             | set(self._template_claims())
         )
         auth_methods = ["client_secret_basic", "client_secret_post", "none"]
-        return {
+        doc = {
             "issuer": self.issuer_url,
             "authorization_endpoint": self.url("/authorize"),
             "token_endpoint": self.url("/token"),
@@ -124,6 +146,9 @@ class IssuerService:
             "backchannel_logout_supported": False,
             "frontchannel_logout_supported": False,
         }
+        if self.preset is presets.STSMOCK:
+            return doc
+        return self.preset.discovery(doc, self.shape_context(kind="discovery"))
 
     def _template_claims(self) -> list[str]:
         return [k for c in self.settings.clients for k in c.claim_templates]
@@ -135,10 +160,14 @@ class IssuerService:
         *,
         alg: str | None = None,
         ttl: int | None = None,
-        typ: str = "JWT",
+        typ: str | None = "JWT",
         client_id: str | None = None,
     ) -> str:
-        """Sign arbitrary claims (admin API). Fills iss/iat/nbf/exp/jti unless given."""
+        """Sign arbitrary claims (admin API). Fills iss/iat/nbf/exp/jti unless given.
+
+        With a preset, the claims are shaped as that IdP's token a workload presents (its access
+        token, or its ID token where access tokens are opaque) and the preset's lifetime applies.
+        """
         client = self.settings.client(client_id) if client_id else None
         alg = alg or (client.signing_alg if client and client.signing_alg else None) or self.settings.signing_alg
         if alg not in SIGNING_ALGS:
@@ -159,6 +188,8 @@ class IssuerService:
             body.setdefault("client_id", client_id)
             body.setdefault("azp", client_id)
             body.setdefault("aud", client_id)
+        if self.preset is not presets.STSMOCK:
+            body, typ = self._preset_mint(body, typ, client_id)
         token = jwt.sign(self.keys, body, alg=alg, typ=typ)
         self.audit.record(
             "token.issued",
@@ -166,11 +197,25 @@ class IssuerService:
             grant="admin-mint",
             client_id=client_id,
             sub=body.get("sub"),
-            jti=body["jti"],
+            jti=body.get("jti"),
             aud=body.get("aud"),
             alg=alg,
         )
         return token
+
+    def _preset_mint(self, body: dict[str, Any], typ: str | None, client_id: str | None) -> tuple[dict, str | None]:
+        """The persona's shape for a minted token; the header typ follows it unless the caller chose one."""
+        id_shape = self.settings.access_token_format == "opaque"
+        ctx = self.shape_context(client_id=client_id, kind="minted")
+        user = self.preset.default_username(ctx)
+        username = str(body["sub"]) if "sub" in body else user
+        ctx = self.shape_context(client_id=client_id, username=username, kind="minted")
+        if "sub" not in body:
+            body["sub"] = self.preset.subject(user, ctx)
+        shaped = self.preset.minted_claims(body, ctx)
+        if typ == "JWT":
+            typ = self.settings.id_token_typ if id_shape else self.settings.access_token_typ
+        return shaped, typ
 
     @staticmethod
     def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -194,8 +239,14 @@ class IssuerService:
     def verify_access_or_id_token(
         self, token: str, *, check_exp: bool = True, typ: str | None = None, check_revoked: bool = True
     ) -> dict[str, Any]:
-        """Claims of a JWT this issuer signed; ValueError(reason) otherwise."""
-        _, claims = jwt.verify(self.keys, token, now=self.clock.now(), check_exp=check_exp, typ=typ)
+        """Claims of a JWT this issuer signed (or of one of its opaque access tokens); ValueError(reason) otherwise."""
+        opaque = self.tokens.opaque_claims(token) if isinstance(token, str) else None
+        if opaque is not None:
+            if check_exp and float(opaque.get("exp", 0)) <= self.clock.now():
+                raise ValueError("token expired")
+            claims = opaque
+        else:
+            _, claims = jwt.verify(self.keys, token, now=self.clock.now(), check_exp=check_exp, typ=typ)
         if claims.get("iss") != self.issuer_url:
             raise ValueError("token from another issuer")
         if check_revoked:
@@ -208,7 +259,7 @@ class IssuerService:
         """RFC 7662 §2.2: ``{"active": false}`` for anything invalid, expired, revoked or foreign."""
         if not isinstance(token, str) or not token:
             return {"active": False}
-        if token.count(".") == 2:
+        if token.count(".") == 2 or self.tokens.opaque_claims(token) is not None:
             try:
                 claims = self.verify_access_or_id_token(token)
             except ValueError:

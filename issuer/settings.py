@@ -108,10 +108,40 @@ class KeySettings(Strict):
     publish_ahead_seconds: int = Field(default=0, ge=0)
 
 
+AccessTokenFormat = Literal["jwt", "opaque"]
+
+
 class IssuerSettings(Strict):
-    """One OIDC issuer. ``name: default`` is served at the base URL, others at /issuers/{name}."""
+    """One OIDC issuer. ``name: default`` is served at the base URL, others at /issuers/{name}.
+
+    ``preset: NAME`` (see :mod:`issuer.presets`) fills in an IdP persona's values for every key
+    the issuer leaves out, so each preset value can be overridden by writing it here.
+    """
 
     name: str = "default"
+    #: IdP persona: keycloak, authelia, dex, kubernetes, github-actions, gitlab, entra, google.
+    preset: str | None = None
+    #: Persona parameters (realm, namespace, repository, tenant ...), merged over the preset's.
+    preset_params: dict[str, Any] = Field(default_factory=dict)
+    #: Path of the issuer's mount under the base URL, with {name} and preset_params placeholders
+    #: (Keycloak: "/realms/{realm}"). None: "" for the default issuer, "/issuers/{name}" otherwise.
+    issuer_path: str | None = None
+    #: Appended to the mount to form ``iss`` (Entra: "/v2.0"); endpoints stay under the mount.
+    issuer_suffix: str = ""
+    #: Endpoint paths under the mount, e.g. {"jwks": "/protocol/openid-connect/certs"}.
+    endpoints: dict[str, str] = Field(default_factory=dict)
+    #: Key id format: thumbprint (RFC 7638), spki-sha256, hex40, uuid, x5t, authelia.
+    kid_format: Literal["thumbprint", "spki-sha256", "hex40", "uuid", "x5t", "authelia"] = "thumbprint"
+    #: Publish x5c/x5t with every JWKS key (Ceph RGW needs x5c).
+    jwks_x5c: bool = True
+    #: Put the signing certificate's x5t in token headers (GitHub Actions).
+    header_x5t: bool = False
+    #: "opaque" access tokens (Authelia, Google) are random strings known only to this issuer.
+    access_token_format: AccessTokenFormat = "jwt"
+    opaque_token_prefix: str = Field(default="", max_length=32)
+    #: JOSE header ``typ`` of access and ID tokens (None: no typ header, as Dex).
+    access_token_typ: str | None = "at+jwt"
+    id_token_typ: str | None = "JWT"
     signing_alg: SigningAlg = "RS256"
     #: Extra algorithms this issuer keeps keys for (clients may select them).
     algorithms: list[SigningAlg] = Field(default_factory=lambda: list[SigningAlg](["RS256"]))
@@ -132,6 +162,17 @@ class IssuerSettings(Strict):
     clients: list[ClientSettings] = Field(default_factory=list)
     users: list[UserSettings] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") is not None:
+            from issuer import presets  # the personas import nothing from here
+
+            if data["preset"] not in presets.PRESETS:
+                raise ValueError(f"unknown preset {data['preset']!r}; one of: {', '.join(presets.PRESET_NAMES)}")
+            return presets.apply_defaults(data)
+        return data
+
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
@@ -139,8 +180,52 @@ class IssuerSettings(Strict):
             raise ValueError("issuer name must match [A-Za-z0-9][A-Za-z0-9_.-]*")
         return value
 
+    @field_validator("endpoints")
+    @classmethod
+    def _known_endpoints(cls, value: dict[str, str]) -> dict[str, str]:
+        from issuer.presets.base import ENDPOINTS
+
+        for name, path in value.items():
+            if name not in ENDPOINTS:
+                raise ValueError(f"unknown endpoint {name!r}; one of: {', '.join(ENDPOINTS)}")
+            if not path.startswith("/"):
+                raise ValueError(f"endpoint {name!r}: path must start with '/'")
+        return value
+
+    # -- URL layout -----------------------------------------------------------------------
+    @property
+    def mount_path(self) -> str:
+        """Path under the base URL where this issuer's endpoints live ("" for the default issuer)."""
+        if self.issuer_path is None:
+            return "" if self.name == "default" else f"/issuers/{self.name}"
+        try:
+            return self.issuer_path.format(**self.resolved_params).rstrip("/")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"issuer_path {self.issuer_path!r}: no value for {exc}") from None
+
+    @property
+    def resolved_params(self) -> dict[str, Any]:
+        """``preset_params`` with the name-derived defaults (realm, tenant) filled in."""
+        values = {k: v for k, v in self.preset_params.items() if v is not None}
+        values.setdefault("realm", self.name)
+        values.setdefault("tenant", _tenant_default(self.name))
+        values["name"] = self.name
+        return values
+
+    @property
+    def url_path(self) -> str:
+        """Path of the issuer URL (``iss``) under the base URL."""
+        return self.mount_path + self.issuer_suffix.rstrip("/")
+
+    def endpoint_path(self, endpoint: str) -> str:
+        """Path of ``endpoint`` relative to the mount."""
+        from issuer.presets.base import DEFAULT_ENDPOINTS
+
+        return self.endpoints.get(endpoint) or DEFAULT_ENDPOINTS[endpoint]
+
     @model_validator(mode="after")
     def _consistent(self) -> IssuerSettings:
+        _ = self.mount_path  # a bad issuer_path template fails at load, with its path
         if self.signing_alg not in self.algorithms:
             self.algorithms = [self.signing_alg, *self.algorithms]
         for client in self.clients:
@@ -161,3 +246,9 @@ class IssuerSettings(Strict):
 
     def user(self, username: str) -> UserSettings | None:
         return next((u for u in self.users if u.username == username), None)
+
+
+def _tenant_default(name: str) -> str:
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stsmock:entra-tenant:{name}"))

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from issuer import jwt
+from issuer import jwt, presets
 from issuer.claims import audience_value, client_audience, extra_claims
 from issuer.errors import invalid_scope
 from issuer.settings import (
@@ -45,6 +45,15 @@ _SECRET_FIELDS = frozenset(
         "client_assertion",
     }
 )
+
+
+def at_hash(access_token: str, alg: str) -> str:
+    """OIDC ``at_hash``: base64url of the left half of the access token's hash (SHA-2 size of ``alg``)."""
+    import base64
+
+    size = {"384": hashlib.sha384, "512": hashlib.sha512}.get(alg[-3:], hashlib.sha256)
+    half = size(access_token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(half[: len(half) // 2]).rstrip(b"=").decode()
 
 
 def digest(value: str) -> str:
@@ -165,9 +174,12 @@ class TokenFactory:
             access["scope"] = " ".join(it.scope)
         if it.user_grant and it.subject.auth_time is not None:
             access["auth_time"] = it.subject.auth_time
-        typ = "JWT" if it.issued_token_type == TOKEN_TYPE_JWT else "at+jwt"
+        typ = "JWT" if it.issued_token_type == TOKEN_TYPE_JWT else settings.access_token_typ
+        if svc.preset is not presets.STSMOCK:
+            access = self._shaped(access, it, "access")
+            jti = str(access.get("jti") or jti)
         response: dict[str, Any] = {
-            "access_token": jwt.sign(svc.keys, access, alg=alg, typ=typ),
+            "access_token": self._access_token(access, alg=alg, typ=typ, ttl=ttl),
             "token_type": "N_A" if it.issued_token_type == TOKEN_TYPE_JWT else "Bearer",
             "expires_in": ttl,
         }
@@ -176,7 +188,7 @@ class TokenFactory:
         if it.issued_token_type:
             response["issued_token_type"] = it.issued_token_type
         if "openid" in it.scope and it.user_grant:
-            response["id_token"] = self._id_token(it, extras, now, alg)
+            response["id_token"] = self._id_token(it, extras, now, alg, access_token=response["access_token"])
         family = None
         if it.refresh:
             family = it.family or new_id(16)
@@ -193,7 +205,7 @@ class TokenFactory:
         )
         return response, {"jti": jti, "family": family, "exp": access["exp"]}
 
-    def _id_token(self, it: Issue, extras: dict[str, Any], now: int, alg: str) -> str:
+    def _id_token(self, it: Issue, extras: dict[str, Any], now: int, alg: str, *, access_token: str = "") -> str:
         svc = self.svc
         claims: dict[str, Any] = {
             **extras,
@@ -210,7 +222,45 @@ class TokenFactory:
             claims["auth_time"] = it.subject.auth_time
         if it.nonce:
             claims["nonce"] = it.nonce
-        return jwt.sign(svc.keys, claims, alg=alg, typ="JWT")
+        if svc.preset is not presets.STSMOCK:
+            if access_token:  # real IdPs bind the pair (OIDC Core 3.1.3.6)
+                claims["at_hash"] = at_hash(access_token, alg)
+            claims = self._shaped(claims, it, "id")
+        return jwt.sign(svc.keys, claims, alg=alg, typ=svc.settings.id_token_typ)
+
+    def _shaped(self, claims: dict[str, Any], it: Issue, kind: str) -> dict[str, Any]:
+        """The preset's shape; a configured user without an explicit ``subject`` gets the IdP's ``sub``."""
+        svc = self.svc
+        ctx = self._shape_context(it, kind)
+        user = svc.settings.user(it.subject.username) if it.subject.username else None
+        if user is not None and user.subject is None and claims.get("sub") == user.username:
+            claims["sub"] = svc.preset.subject(user.username, ctx)
+        return svc.preset.id_claims(claims, ctx) if kind == "id" else svc.preset.access_claims(claims, ctx)
+
+    def _shape_context(self, it: Issue, kind: str) -> presets.ShapeContext:
+        return self.svc.shape_context(
+            client_id=it.client.client_id,
+            grant_type=it.grant_type,
+            username=it.subject.username,
+            scope=tuple(it.scope),
+            kind=kind,
+        )
+
+    def _access_token(self, claims: dict[str, Any], *, alg: str, typ: str | None, ttl: int) -> str:
+        """A signed JWT, or for ``access_token_format: opaque`` a random string whose claims stay here."""
+        settings = self.svc.settings
+        if settings.access_token_format != "opaque":
+            return jwt.sign(self.svc.keys, claims, alg=alg, typ=typ)
+        token = settings.opaque_token_prefix + new_id(32)
+        self.svc.store.put(self.kind("opaque"), digest(token), claims, expires_at=claims.get("exp"))
+        return token
+
+    def opaque_claims(self, token: str) -> dict[str, Any] | None:
+        """Claims behind an opaque access token of this issuer (None if unknown or expired)."""
+        if self.svc.settings.access_token_format != "opaque" or token.count(".") == 2:
+            return None
+        record = self.svc.store.get(self.kind("opaque"), digest(token))
+        return dict(record) if record else None
 
     def _refresh_token(self, it: Issue, family: str, jti: str, now: int) -> str:
         svc = self.svc

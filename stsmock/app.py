@@ -55,6 +55,7 @@ def create_app(
 
 def app_for_runtime(runtime: Runtime, *, token_files: Sequence[TokenFileSettings] = ()) -> web.Application:
     """Mount ``runtime``; ``token_files`` are kept fresh while the app runs (``serve`` passes them)."""
+    issuer_settings = [service.settings for service in runtime.issuers.values()]
     app = web.Application(
         client_max_size=runtime.config.server.max_body_bytes,
         middlewares=[
@@ -63,7 +64,7 @@ def app_for_runtime(runtime: Runtime, *, token_files: Sequence[TokenFileSettings
             # every acknowledged change of shared state is applied before the request; 503 if unknowable
             feed_middleware(runtime.feed, profile=runtime.config.sts.profile),
             admin.auth_middleware(runtime.admin_token),  # /admin/* needs the bearer token
-            faults.make_middleware(runtime.faults, runtime.issuers),  # /token and /jwks fault rules
+            faults.make_middleware(runtime.faults, issuer_settings),  # /token and /jwks fault rules
         ],
     )
     app[RUNTIME] = runtime
@@ -72,8 +73,8 @@ def app_for_runtime(runtime: Runtime, *, token_files: Sequence[TokenFileSettings
     app.router.add_get("/livez", _livez)
     app.router.add_get("/metrics", runtime.metrics.serve)
     admin.add_routes(app)
-    for name, service in runtime.issuers.items():
-        add_issuer_routes(app, service, "" if name == "default" else f"/issuers/{name}")
+    for service in runtime.issuers.values():
+        add_issuer_routes(app, service, service.settings.mount_path)  # a preset's layout, or /issuers/NAME
     console.add_routes(app)
     s3.install(app, runtime)
     add_sts_routes(app, runtime.sts)  # the POST catch-all: keep last

@@ -81,6 +81,10 @@ class Config(Strict):
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"duplicate issuer name {name!r}")
+        paths = [i.url_path for i in self.issuers]
+        for index, path in enumerate(paths):
+            if paths.count(path) > 1:
+                raise ValueError(f"issuers[{index}]: issuer path {path or '/'!r} is used by another issuer")
         return self
 
     def issuer(self, name: str) -> IssuerSettings | None:

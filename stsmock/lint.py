@@ -59,7 +59,10 @@ class Finding:
 
 
 def _issuer_url(config: Config, name: str, base_url: str) -> str:
-    return base_url if name == "default" else f"{base_url}/issuers/{name}"
+    settings = config.issuer(name)
+    if settings is None:
+        return base_url if name == "default" else f"{base_url}/issuers/{name}"
+    return base_url + settings.url_path
 
 
 def _provider_ids(config: Config, base_url: str) -> dict[str, str]:

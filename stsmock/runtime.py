@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from issuer.service import IssuerService
+from issuer.settings import IssuerSettings
 from stsproxy.service import StsService
 
 from .audit import AuditLog
@@ -30,8 +31,11 @@ from .store import Backend, ChangeFeed, FeedListener, GroupCommit
 RevocationListener = Callable[[Mapping[str, object]], None]
 
 
-def issuer_url(base_url: str, name: str) -> str:
-    """``default`` is served at the base URL, every other issuer under ``/issuers/{name}``."""
+def issuer_url(base_url: str, name: str, settings: IssuerSettings | None = None) -> str:
+    """``default`` is served at the base URL, every other issuer under ``/issuers/{name}``, unless its
+    settings (a preset's layout, e.g. ``/realms/{realm}``) say otherwise."""
+    if settings is not None:
+        return base_url + settings.url_path
     return base_url if name == "default" else f"{base_url}/issuers/{name}"
 
 
@@ -64,7 +68,7 @@ class Runtime:
     listener: FeedListener | None = None
 
     def issuer_url(self, name: str) -> str:
-        return issuer_url(self.base_url, name)
+        return issuer_url(self.base_url, name, self.config.issuer(name))
 
     def issuer_urls(self) -> dict[str, str]:
         return {name: self.issuer_url(name) for name in self.issuers} or {

@@ -69,7 +69,7 @@ def build_runtime(
     issuers = {
         settings.name: IssuerService(
             settings,
-            issuer_url=issuer_url(base_url, settings.name),
+            issuer_url=issuer_url(base_url, settings.name, settings),
             data_dir=data_dir,
             clock=clock,
             store=store,
@@ -95,8 +95,8 @@ def build_runtime(
     if upstream is not None:  # best-effort upstream revocation (MinIO revoke-tokens)
         listeners.append(upstream.on_revoke)
     verifier = TokenVerifier(trusted_issuers(issuers, base_url, settings), settings.validation, clock=clock)
-    for name, service in issuers.items():
-        url = issuer_url(base_url, name)
+    for service in issuers.values():
+        url = service.issuer_url
         service.keys.on_change.append(lambda url=url: verifier.invalidate(url))  # type: ignore[misc]
     sts = StsService(
         settings,
@@ -159,7 +159,7 @@ def _announce_revocation(audit: AuditLog, listeners: list[RevocationListener]) -
 def sts_settings(config: Config, base_url: str) -> StsSettings:
     """STS settings with ``{issuer:NAME}`` / ``{provider:NAME}`` placeholders resolved."""
     raw = config.sts.model_dump(mode="json")
-    urls = {i.name: issuer_url(base_url, i.name) for i in config.issuers}
+    urls = {i.name: issuer_url(base_url, i.name, i) for i in config.issuers}
     return StsSettings.model_validate(expand_placeholders(raw, urls))
 
 
@@ -177,12 +177,12 @@ def trusted_issuers(issuers: Mapping[str, IssuerService], base_url: str, setting
     """The built-in issuers (JWKS in-process), then the configured external ones."""
     out = [
         TrustedIssuer(
-            issuer=issuer_url(base_url, name),
+            issuer=service.issuer_url,
             audiences=builtin_audiences(service.settings),
             algorithms=tuple(service.settings.algorithms) or BUILTIN_ALGORITHMS,
             jwks_source=StaticJwksSource(service.jwks),
         )
-        for name, service in issuers.items()
+        for service in issuers.values()
     ]
     timeout = settings.validation.fetch_timeout_seconds
     out.extend(TrustedIssuer.from_settings(external, timeout=timeout) for external in settings.trusted_issuers)
