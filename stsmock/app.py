@@ -100,8 +100,11 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _livez(request: web.Request) -> web.Response:
-    """Liveness: the process serves. Never touches the store (an outage must not restart every pod)."""
-    return web.json_response({"status": "ok"})
+    """Liveness: the process serves. Never touches the store (an outage must not restart every pod).
+
+    ``feed_version`` is the change-feed version applied here without a request forcing a sync (so it
+    shows how fast the NOTIFY wake-up alone propagates; bench/replicas.py measures it)."""
+    return web.json_response({"status": "ok", "feed_version": request.app[RUNTIME].feed.applied})
 
 
 def _listening(runtime: Runtime) -> CleanupContext:
@@ -113,6 +116,7 @@ def _listening(runtime: Runtime) -> CleanupContext:
         if listen is not None:
             loop = asyncio.get_running_loop()
             runtime.listener = listen(lambda: loop.call_soon_threadsafe(runtime.feed.sync_quietly))
+            await asyncio.to_thread(runtime.listener.connected.wait, 5.0)  # ready = listening (else /healthz says so)
         yield
         listener, runtime.listener = runtime.listener, None
         if listener is not None:

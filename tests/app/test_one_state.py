@@ -9,6 +9,8 @@ repeated on many connections; with replicas each check names the replica.
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -144,3 +146,17 @@ def test_parallel_fault_rules_are_all_kept_and_fire_everywhere(fleet: Fleet) -> 
     token = fleet.mint("fault-user")
     results = [fleet.assume(i % 2, token) for i in range(6)]
     assert results.count("Throttling") == 1 and results.count("ok") == 5
+
+
+def test_a_replica_configured_by_environment_as_in_kubernetes(tmp_path: Path, pg_url: str, monkeypatch) -> None:
+    """deploy/kubernetes passes the store URL and the admin token as env (from the Secret)."""
+    monkeypatch.setenv("STSMOCK_STORE_URL", pg_url)
+    monkeypatch.setenv("STSMOCK_ADMIN_TOKEN", "k8s-admin-token-from-a-secret")
+    with ServeProcess(tmp_path / "k", "--public-url", PUBLIC_URL) as replica:
+        with urllib.request.urlopen(replica.url + "/healthz", timeout=10) as response:
+            assert json.loads(response.read())["store"] == "postgresql"
+        request = urllib.request.Request(
+            replica.url + "/admin/info", headers={"Authorization": "Bearer k8s-admin-token-from-a-secret"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.loads(response.read())["base_url"] == PUBLIC_URL
