@@ -25,6 +25,7 @@ from .faults import FaultEngine
 from .metrics import Metrics
 from .revocations import RevocationRegistry
 from .shared import SharedRoles
+from .simulate import Simulator
 from .store import Backend, ChangeFeed, FeedListener, GroupCommit
 
 #: Called with each new revocation record (e.g. the upstream forwarder's MinIO revoke-tokens hook).
@@ -59,6 +60,7 @@ class Runtime:
     faults: FaultEngine
     breakglass: BreakGlass
     metrics: Metrics
+    simulator: Simulator
     #: Applies every process's changes of shared state before each request (store/feed.py).
     feed: ChangeFeed
     #: Runtime role changes, shared through the store (the admin API writes through it).
