@@ -16,4 +16,7 @@ else
   echo "test.sh: not root; Ceph RGW and browser tests run only if already installed" >&2
 fi
 
+# the JS SDK client of the delivery tests and the drill (Node.js + npm packages)
+if ! scripts/js-deps.sh && [[ "${CI:-}" == "true" ]]; then exit 1; fi
+
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
