@@ -125,7 +125,7 @@ def _run(name: str, lang: str, body: str, server: ServeProcess, tmp: Path) -> su
     work.mkdir()
     if name == "web-identity-provider":  # the recipe starts its own server: give it a free port and data dir
         port = _free_port()
-        body = body.replace("stsmock serve ", f"stsmock serve --port {port} ")
+        body = body.replace("stsmock serve ", f"stsmock serve --port {port} --data-dir {tmp}/own-data ")
         return _run_bash(_substitute(body, f"http://127.0.0.1:{port}", tmp), env, work)
     body = _substitute(body, server.url, tmp)
     if name == "delivery-docker-env-file" and not _docker_works():
