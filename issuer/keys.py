@@ -42,6 +42,14 @@ KEY_SPECS: dict[str, tuple[str, Any]] = {
 CERT_VALIDITY_DAYS = 3650
 
 
+class KeyFileError(ValueError):
+    """A persisted key file that cannot be loaded. Never silently replaced: tokens signed by it would die."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: {reason}")
+
+
 _KeyList = list[_Key]
 _Meta = list[dict[str, Any]]
 
@@ -137,23 +145,34 @@ class KeyManager:
     def reload_if_changed(self) -> None:
         """Pick up keys written by another process sharing the data dir (``--workers``)."""
         if self.repository is None and self._directory_mtime() != self._dir_mtime:
-            self.ensure()
+            try:
+                self.ensure()
+            except KeyFileError as exc:  # keep serving with the keys already loaded
+                self.audit.record("key.load_failed", severity="high", file=exc.path.name, error=exc.reason)
 
     # -- lifecycle -----------------------------------------------------------------
     def ensure(self) -> None:
-        """Load persisted keys, then make sure every algorithm has a signing key."""
+        """Load persisted keys, then make sure every algorithm has a signing key.
+
+        A key file that does not load raises :class:`KeyFileError` rather than being replaced.
+        """
         if self.repository is not None:
             self._serialised(self._ensure_usable)
             return
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._keys.clear()
+        loaded: dict[str, _Key] = {}
         for path in sorted(self.directory.glob("*.json")):
+            if path.name.startswith("."):
+                continue  # another process's temporary file, about to be renamed
             try:
                 key = _Key(json.loads(path.read_text()))
+            except OSError as exc:
+                raise KeyFileError(path, f"cannot be read ({exc.strerror})") from None
             except (ValueError, KeyError, TypeError) as exc:
-                self.audit.record("key.load_failed", file=path.name, error=str(exc)[:200])
-                continue
-            self._keys[key.kid] = key
+                raise KeyFileError(path, f"is not a valid key file ({type(exc).__name__})") from None
+            loaded[key.kid] = key
+        self._keys.clear()
+        self._keys.update(loaded)
         self._ensure_usable()
         self._changed()
 

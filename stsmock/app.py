@@ -22,7 +22,9 @@ from stsproxy.web import add_sts_routes
 from . import admin, console, faults, s3
 from .clock import VirtualClock
 from .config import Config, TokenFileSettings
+from .connections import body_timeout_middleware
 from .delivery.install import listeners_context
+from .health import store_problem
 from .metrics import REGISTRY
 from .middleware import error_middleware
 from .runtime import RUNTIME, Runtime
@@ -71,6 +73,8 @@ def app_for_runtime(
             # every acknowledged change of shared state is applied before the request; 503 if unknowable
             feed_middleware(runtime.feed, profile=runtime.config.sts.profile),
             admin.auth_middleware(runtime.admin_token),  # /admin/* needs the bearer token
+            # every body read within server.body_timeout (cached: handlers and the fault matcher read it again)
+            body_timeout_middleware(runtime.config.server.body_timeout, runtime.config.server.max_body_bytes),
             faults.make_middleware(runtime.faults, issuer_settings),  # /token and /jwks fault rules
         ],
     )
@@ -100,17 +104,19 @@ def app_for_runtime(
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    """Readiness: the store answers and, on PostgreSQL, the change-feed listener is connected."""
+    """Readiness: the store takes a write (and is reachable), the data dir's disk is not nearly full,
+    and on PostgreSQL the change-feed listener is connected. A read-only or full state.db must not look fine."""
     runtime = request.app[RUNTIME]
-    body = {"status": "ok", "store": runtime.store.kind, "feed_version": runtime.feed.applied}
+    body = {"store": runtime.store.kind, "feed_version": runtime.feed.applied}
     try:
-        runtime.store.check()
+        problem = store_problem(runtime.store, runtime.data_dir, runtime.config.server.min_free_bytes)
     except StoreUnavailable as exc:
-        return web.json_response({**body, "status": "unavailable", "error": str(exc)}, status=503)
-    if runtime.listener is not None and not runtime.listener.connected.is_set():
-        error = "change-feed listener is reconnecting to PostgreSQL"
-        return web.json_response({**body, "status": "unavailable", "error": error}, status=503)
-    return web.json_response(body)
+        problem = str(exc)
+    if problem is None and runtime.listener is not None and not runtime.listener.connected.is_set():
+        problem = "change-feed listener is reconnecting to PostgreSQL"
+    if problem is not None:
+        return web.json_response({"status": "unhealthy", "error": problem, **body}, status=503)
+    return web.json_response({"status": "ok", **body})
 
 
 async def _livez(request: web.Request) -> web.Response:
@@ -163,6 +169,7 @@ def _purging(runtime: Runtime) -> CleanupContext:
                     if runtime.store.try_job_lock("sweep"):
                         removed = runtime.store.purge_expired()
                         runtime.store.prune_changes(KEEP_CHANGES)
+                        removed += runtime.audit.prune()  # audit retention (audit.max_age_seconds / max_records)
             except Exception:  # a busy or read-only database must not stop the server
                 log.exception("purging expired records failed")
                 continue

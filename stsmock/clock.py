@@ -14,6 +14,7 @@ other process before its next request. ``now`` itself never touches the store.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,27 @@ from typing import Any
 
 #: ``update(mutate)``: run ``mutate(stored_state) -> new_state`` serialised with every other process.
 Update = Callable[[Callable[[str | None], str]], None]
+
+
+#: The virtual clock stays within what every date format in the protocols can express.
+MIN_INSTANT = 0.0
+MAX_INSTANT = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+
+
+def check_finite(value: float, name: str) -> float:
+    """Reject NaN/Infinity (after which every comparison with the clock is false): a ValueError naming the limit."""
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_instant(at: float) -> float:
+    at = check_finite(at, "the clock")
+    if not MIN_INSTANT <= at <= MAX_INSTANT:
+        raise ValueError(
+            f"the clock must stay between 1970-01-01 and 9999-12-31 (epoch 0..{MAX_INSTANT:.0f}), got {at:.0f}"
+        )
+    return at
 
 
 class VirtualClock:
@@ -76,6 +98,9 @@ class VirtualClock:
         return time.time() + self._offset
 
     def freeze(self, at: float | None = None) -> None:
+        if at is not None:
+            check_instant(at)
+
         def op() -> None:
             self._frozen_at = self.now() if at is None else float(at)
 
@@ -92,6 +117,8 @@ class VirtualClock:
         self._change(op)
 
     def advance(self, seconds: float) -> None:
+        check_instant(self.now() + check_finite(seconds, "seconds"))
+
         def op() -> None:
             if self._frozen_at is not None:
                 self._frozen_at += seconds
@@ -101,6 +128,8 @@ class VirtualClock:
         self._change(op)
 
     def set(self, at: float) -> None:
+        check_instant(at)
+
         def op() -> None:
             if self._frozen_at is not None:
                 self._frozen_at = float(at)

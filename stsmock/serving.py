@@ -7,18 +7,25 @@ import sys
 
 from .hygiene import Refused, claim_data_dir, refuse_busy_port
 from .logging_setup import configure_logging
-from .server import ServeOptions, serve
+from .server import ServeOptions, prepare_tls, serve
+from .startup import check_data_dir
 from .workers import run_workers
 
 
 def run(options: ServeOptions, *, workers: int = 1) -> int:
     configure_logging(options.config.server.log_level, options.config.server.log_format)
+    check_data_dir(  # one line naming the file, before anything is created or regenerated
+        options.data_dir,
+        min_free_bytes=options.config.server.min_free_bytes,
+        audit_file=options.config.audit.file,
+    )
     try:  # one stsmock per data dir and per port (the lock is held until this process exits)
         options.data_dir_lock = claim_data_dir(options.data_dir.expanduser().resolve())
         refuse_busy_port(options.host, options.port)
     except Refused as exc:
         print(f"stsmock: {exc}", file=sys.stderr)
         return 1
+    prepare_tls(options)  # once, before any worker forks
     if workers <= 1:
         asyncio.run(serve(options))
         return 0

@@ -11,6 +11,7 @@ document — only the transport differs: their JWKS is handed over in-process.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,16 +57,25 @@ def build_runtime(
         store.set_meta("clock", "")
     clock.attach(lambda: store.get_meta("clock"), clock_update(store))
     feed.subscribe("clock", clock.apply_shared)
-    audit = AuditLog(store, path=(data_dir / config.audit.file) if config.audit.file else None, now=clock.now)
+    audit = AuditLog(
+        store,
+        path=(data_dir / config.audit.file) if config.audit.file else None,
+        now=clock.now,
+        max_bytes=config.audit.file_max_bytes,
+        backups=config.audit.file_backups,
+        max_age_seconds=config.audit.max_age_seconds,
+        max_records=config.audit.max_records,
+    )
     group_commit = GroupCommit(store)
     audit.use_group_commit(group_commit.run)
-    metrics = Metrics()
+    metrics = Metrics(issuers=frozenset(i.name for i in config.issuers))
     audit.subscribe(metrics.on_audit)
     listeners: list[RevocationListener] = []
     revocations = RevocationRegistry(store, now=clock.now, on_revoke=_announce_revocation(audit, listeners))
     feed.subscribe("revocations", revocations.apply)
-    if store.kind == "sqlite" or config.admin.token:
-        admin_token, admin_token_path = datadir.admin_token(data_dir, config.admin.token)
+    configured_token = config.admin.token or os.environ.get("STSMOCK_ADMIN_TOKEN")  # env: e.g. a k8s Secret
+    if store.kind == "sqlite" or configured_token:
+        admin_token, admin_token_path = datadir.admin_token(data_dir, configured_token)
     else:  # replicas share one generated admin token; the local file is for this host's CLI
         admin_token, admin_token_path = shared_secret(store, "admin-token", 32).hex(), data_dir / "admin-token"
         datadir.write_private(admin_token_path, (admin_token + "\n").encode())

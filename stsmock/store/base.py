@@ -38,6 +38,8 @@ class SqlStore:
         self._lock = threading.RLock()
         self._depth = 0
         self._changeset: _Notes | None = None
+        #: Callbacks waiting for the open transaction's COMMIT (None outside a transaction).
+        self._after_commit: list[Callable[[], None]] | None = None
         #: Called (outside the lock) after a change transaction of this process committed.
         self.on_committed_change: list[Callable[[int], None]] = []
 
@@ -80,6 +82,7 @@ class SqlStore:
                 return
             self._begin()
             self._depth = 1
+            self._after_commit = []
             committed_change: int | None = None
             try:
                 yield
@@ -101,9 +104,24 @@ class SqlStore:
             finally:
                 self._depth = 0
                 self._changeset = None
+                after, self._after_commit = self._after_commit or [], None
+        for waiting in after:  # reached only after COMMIT: a rollback raised above
+            waiting()
         if committed_change is not None:
             for callback in list(self.on_committed_change):
                 callback(committed_change)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once what was written so far is committed (now, outside a transaction).
+
+        The audit file line of a record written inside a transaction waits for its COMMIT.
+        """
+        with self._lock:
+            pending = self._after_commit
+            if pending is not None:
+                pending.append(callback)
+                return
+        callback()
 
     @contextlib.contextmanager
     def change(self) -> Iterator[_Notes]:
@@ -245,6 +263,19 @@ class SqlStore:
                 ),
             ).fetchone()
         return int(row[0])
+
+    def prune_audit(self, *, before: float | None, keep_last: int | None) -> int:
+        """Retention: drop audit records older than ``before`` and all but the newest ``keep_last``."""
+        removed = 0
+        with self._lock:
+            if before is not None:
+                removed += int(self._run("DELETE FROM audit WHERE ts < ?", (before,)).rowcount or 0)
+            if keep_last is not None:
+                row = self._run("SELECT MAX(id) FROM audit").fetchone()
+                if row and row[0] is not None:
+                    cur = self._run("DELETE FROM audit WHERE id <= ?", (int(row[0]) - keep_last,))
+                    removed += int(cur.rowcount or 0)
+        return removed
 
     def query_audit(
         self,

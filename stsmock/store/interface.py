@@ -12,7 +12,7 @@ they missed (see :mod:`stsmock.store.feed`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -65,6 +65,9 @@ class Backend(Protocol):
     def change(self) -> AbstractContextManager[ChangeSet]:
         """A serialised transaction of shared state; its notes become feed records at commit."""
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the open transaction commits (at once outside one; never on rollback)."""
+
     def try_job_lock(self, job: str) -> bool:
         """Inside a transaction: True if this process may run single-writer ``job`` now (else skip)."""
 
@@ -86,6 +89,7 @@ class Backend(Protocol):
 
     # -- audit --
     def append_audit(self, record: dict[str, Any], body: str | None = None) -> int: ...
+    def prune_audit(self, *, before: float | None, keep_last: int | None) -> int: ...
     def query_audit(
         self,
         *,
