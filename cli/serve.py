@@ -46,6 +46,7 @@ def _load_config(path: str | None) -> Any:
 )
 @click.option("--no-s3", is_flag=True, help="Run without the S3 gateway (and without the embedded S3 store).")
 @tls_options
+@click.option("--store", "store_url", envvar="STSMOCK_STORE_URL", help="postgresql://... shared by replicas.")
 def serve(
     config_path: str | None,
     host: str | None,
@@ -59,6 +60,7 @@ def serve(
     workers: int | None,
     s3_port: int | None,
     no_s3: bool,
+    store_url: str | None,
     tls: bool,
     tls_cert: str | None,
     tls_key: str | None,
@@ -74,6 +76,7 @@ def serve(
         server.log_level = log_level
     if log_format:
         server.log_format = log_format
+    config.store.url = store_url or config.store.url
     apply_tls_options(server, tls, tls_cert, tls_key)
     options = ServeOptions(
         config=config,

@@ -9,9 +9,7 @@ verifies against the certificate, not ``n``/``e``.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import json
 import os
 import secrets
@@ -22,11 +20,12 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 from joserfc import jwk
 
-from issuer.ports import AuditSink, Clock
+from issuer.keyrecord import Key as _Key
+from issuer.ports import AuditSink, Clock, KeyRepository
 from issuer.presets.kids import make_kid
 from issuer.settings import KeySettings
 
@@ -43,78 +42,12 @@ KEY_SPECS: dict[str, tuple[str, Any]] = {
 CERT_VALIDITY_DAYS = 3650
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _int(value: str) -> int:
-    return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
-
-
-def _import_private(data: dict[str, Any]) -> Any:
-    """Load a persisted key. Our own RSA keys skip OpenSSL's slow consistency check (~30 ms per key
-    at every start); they were generated and written by us, atomically, with mode 0600."""
-    if data.get("kty") == "RSA" and "p" in data:
-        public = rsa.RSAPublicNumbers(_int(data["e"]), _int(data["n"]))
-        numbers = rsa.RSAPrivateNumbers(
-            _int(data["p"]),
-            _int(data["q"]),
-            _int(data["d"]),
-            _int(data["dp"]),
-            _int(data["dq"]),
-            _int(data["qi"]),
-            public,
-        )
-        private = numbers.private_key(unsafe_skip_rsa_key_validation=True)
-        return jwk.RSAKey(private, private)
-    return jwk.import_key(data)
-
-
 class KeyFileError(ValueError):
     """A persisted key file that cannot be loaded. Never silently replaced: tokens signed by it would die."""
 
     def __init__(self, path: Path, reason: str) -> None:
         self.path, self.reason = path, reason
         super().__init__(f"{path}: {reason}")
-
-
-class _Key:
-    """One persisted key and its lifecycle timestamps."""
-
-    def __init__(self, record: dict[str, Any]) -> None:
-        self.record = record
-        self.key = _import_private(record["jwk"])
-        self.cert = x509.load_pem_x509_certificate(record["cert_pem"].encode())
-
-    kid = property(lambda self: self.record["kid"])
-    alg = property(lambda self: self.record["alg"])
-
-    def state(self, now: float) -> str:
-        r = self.record
-        if r.get("retired_at") is not None and r["retired_at"] <= now:
-            return "retired"
-        if r["activated_at"] > now:
-            return "next"
-        return "active"
-
-    def published(self, now: float) -> bool:
-        exp = self.record.get("expires_at")
-        return exp is None or exp > now
-
-    def x5t(self) -> str:
-        """base64url SHA-1 of the certificate (the legacy ``x5t`` of Keycloak, GitHub, Entra)."""
-        der = self.cert.public_bytes(serialization.Encoding.DER)
-        return _b64(hashlib.sha1(der).digest())  # noqa: S324 - a certificate thumbprint, not a MAC
-
-    def public_jwk(self, *, x5c: bool = True) -> dict[str, Any]:
-        der = self.cert.public_bytes(serialization.Encoding.DER)
-        out = dict(self.key.as_dict(private=False))
-        out.update({"kid": self.kid, "use": "sig", "alg": self.alg})
-        if x5c:
-            out["x5c"] = [base64.b64encode(der).decode()]
-            out["x5t"] = self.x5t()
-            out["x5t#S256"] = _b64(hashlib.sha256(der).digest())
-        return out
 
 
 _KeyList = list[_Key]
@@ -137,12 +70,17 @@ class KeyManager:
         kid_format: str = "thumbprint",
         x5c: bool = True,
         header_x5t: bool = False,
+        repository: KeyRepository | None = None,
     ) -> None:
         self.directory = Path(directory)
         #: How new keys are named (an IdP persona's format; existing keys keep their kid).
         self.kid_format = kid_format
         self.x5c = x5c
         self.header_x5t = header_x5t
+        #: Shared key records (the store); without one, the JSON files in ``directory``.
+        self.repository = repository
+        #: Records written by the current serialised update (repository mode), by kid.
+        self._pending: dict[str, dict[str, Any]] | None = None
         self.algorithms = list(dict.fromkeys([default_alg, *algorithms]))
         self.default_alg = default_alg
         self.clock = clock
@@ -168,9 +106,45 @@ class KeyManager:
         except OSError:
             return 0
 
+    def reload(self) -> None:
+        """Adopt the repository's records (another process changed them); fires ``on_change``."""
+        if self.repository is not None:
+            self._adopt(self.repository.load())
+            self._changed()
+
+    def _adopt(self, records: list[dict[str, Any]]) -> None:
+        loaded = {}
+        for record in records:
+            try:
+                key = _Key(record)
+            except (ValueError, KeyError, TypeError) as exc:
+                self.audit.record("key.load_failed", severity="high", kid=record.get("kid"), error=str(exc)[:200])
+                continue
+            loaded[key.kid] = key
+        self._keys.clear()
+        self._keys.update(loaded)
+
+    def _serialised(self, change: Callable[[], Any]) -> Any:
+        """Run ``change`` on the latest records, alone among all processes, and store what it wrote.
+
+        Without a repository the files are the state (one process, or ``--workers`` on the file lock).
+        """
+        if self.repository is None:
+            return change()
+        with self.repository.update() as (records, save):
+            self._adopt(records)
+            self._pending = {}
+            try:
+                result = change()
+                save(list(self._pending.values()))
+            finally:
+                self._pending = None
+        self._changed()
+        return result
+
     def reload_if_changed(self) -> None:
         """Pick up keys written by another process sharing the data dir (``--workers``)."""
-        if self._directory_mtime() != self._dir_mtime:
+        if self.repository is None and self._directory_mtime() != self._dir_mtime:
             try:
                 self.ensure()
             except KeyFileError as exc:  # keep serving with the keys already loaded
@@ -182,6 +156,9 @@ class KeyManager:
 
         A key file that does not load raises :class:`KeyFileError` rather than being replaced.
         """
+        if self.repository is not None:
+            self._serialised(self._ensure_usable)
+            return
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         loaded: dict[str, _Key] = {}
         for path in sorted(self.directory.glob("*.json")):
@@ -196,10 +173,13 @@ class KeyManager:
             loaded[key.kid] = key
         self._keys.clear()
         self._keys.update(loaded)
+        self._ensure_usable()
+        self._changed()
+
+    def _ensure_usable(self) -> None:
         for alg in self.algorithms:
             if not self._usable(alg):
                 self._generate(alg, activate_at=self.clock.now())
-        self._changed()
 
     def _usable(self, alg: str) -> _KeyList:
         """Keys of ``alg`` that sign now or will (active or next), newest activation first."""
@@ -253,6 +233,9 @@ class KeyManager:
 
     def _persist(self, key: _Key) -> None:
         """Atomic write: temp file (0600) in the same directory, then ``os.replace``."""
+        if self._pending is not None:  # inside a serialised repository update
+            self._pending[key.kid] = key.record
+            return
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
         try:
             os.fchmod(fd, 0o600)
@@ -293,6 +276,10 @@ class KeyManager:
         alg = alg or self.default_alg
         if alg not in self.algorithms:
             raise ValueError(f"algorithm {alg!r} is not configured for this issuer")
+        kid: str = self._serialised(lambda: self._rotate(alg))
+        return self._meta(kid)
+
+    def _rotate(self, alg: str) -> str:
         now = self.clock.now()
         activate_at = now + self.settings.publish_ahead_seconds
         previous = [k for k in self._keys.values() if k.alg == alg and k.state(now) in ("active", "next")]
@@ -303,11 +290,16 @@ class KeyManager:
             self._persist(old)
             self.audit.record("key.retired", kid=old.kid, alg=alg, expires_at=old.record["expires_at"])
         self.audit.record("key.rotated", kid=new.kid, alg=alg, activated_at=activate_at)
-        self._changed()
-        return self._meta(new.kid)
+        if self.repository is None:
+            self._changed()
+        return str(new.kid)
 
     def retire(self, kid: str, *, immediately: bool = False) -> dict[str, Any]:
         """Retire a key (still published for the grace period, or removed at once)."""
+        self._serialised(lambda: self._retire(kid, immediately))
+        return self._meta(kid)
+
+    def _retire(self, kid: str, immediately: bool) -> None:
         key = self._keys.get(kid)
         if key is None:
             raise KeyError(kid)
@@ -319,8 +311,8 @@ class KeyManager:
         self.audit.record("key.retired", kid=kid, alg=key.alg, immediately=immediately)
         if not self._usable(key.alg):
             self._generate(key.alg, activate_at=now)
-        self._changed()
-        return self._meta(kid)
+        if self.repository is None:
+            self._changed()
 
     def _meta(self, kid: str) -> dict[str, Any]:
         return next(m for m in self.list() if m["kid"] == kid)
@@ -337,7 +329,8 @@ class KeyManager:
         elif usable:
             chosen = usable[-1]
         elif alg in KEY_SPECS:
-            chosen = self._generate(alg, activate_at=now)
+            kid = self._serialised(lambda: (self._usable(alg) or [self._generate(alg, activate_at=now)])[0].kid)
+            chosen = self._keys[kid]
             if alg not in self.algorithms:
                 self.algorithms.append(alg)
         else:

@@ -6,7 +6,8 @@ never imports it, so dependency arrows point one way.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, Protocol
 
 
@@ -51,3 +52,14 @@ class Revocations(Protocol):
     ) -> dict[str, Any]:
         """Persist a revocation. ``by`` is one of jti, sub, client_id, session,
         access_key, iss (with issued_before) or role_arn (with issued_before)."""
+
+
+class KeyRepository(Protocol):
+    """Signing-key records shared by every process of a deployment (the composition root's store)."""
+
+    def load(self) -> list[dict[str, Any]]:
+        """Every key record of this issuer."""
+
+    def update(self) -> AbstractContextManager[tuple[list[dict[str, Any]], Callable[[list[dict[str, Any]]], None]]]:
+        """A serialised read-modify-write: yields the latest records and a ``save(changed)`` function;
+        no other process changes this issuer's keys until the block ends (so no stale write-back)."""

@@ -17,7 +17,7 @@ from issuer import jwt, presets
 from issuer.claims import PROTOCOL_CLAIMS
 from issuer.grants import GrantHandler, default_handlers
 from issuer.keys import KeyManager
-from issuer.ports import AuditSink, Clock, Revocations, StateStore
+from issuer.ports import AuditSink, Clock, KeyRepository, Revocations, StateStore
 from issuer.settings import ALL_GRANTS, SIGNING_ALGS, IssuerSettings
 from issuer.tokens import TokenFactory, digest
 
@@ -44,6 +44,7 @@ class IssuerService:
         audit: AuditSink,
         revocations: Revocations,
         external_token_verifier: Callable[[str], Awaitable[dict]] | None = None,
+        key_repository: KeyRepository | None = None,
     ) -> None:
         self.settings = settings
         self.issuer_url = issuer_url.rstrip("/")
@@ -71,6 +72,7 @@ class IssuerService:
             kid_format=settings.kid_format,
             x5c=settings.jwks_x5c,
             header_x5t=settings.header_x5t,
+            repository=key_repository,
         )
         self.keys.ensure()
         self.tokens = TokenFactory(self)

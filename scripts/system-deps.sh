@@ -14,6 +14,8 @@ command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)  # start-up check te
 command -v /usr/bin/rclone >/dev/null 2>&1 || missing+=(rclone)
 command -v restic >/dev/null 2>&1 || missing+=(restic)
 command -v /usr/bin/s3cmd >/dev/null 2>&1 || missing+=(s3cmd)
+# PostgreSQL server binaries for the shared-store tests (tests/tooling/postgres.py runs initdb/pg_ctl)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if ((${#missing[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -28,6 +28,8 @@ from .health import store_problem
 from .metrics import REGISTRY
 from .middleware import error_middleware
 from .runtime import RUNTIME, Runtime
+from .shared import feed_middleware
+from .store import StoreUnavailable
 from .token_file import TokenFileWriter
 from .wiring import build_runtime
 
@@ -37,6 +39,8 @@ log = logging.getLogger("stsmock")
 
 #: Seconds between sweeps of expired records (codes, refresh tokens, sessions) from the store.
 PURGE_INTERVAL = 60.0
+#: Change-feed records kept for processes that were away; older ones make them reload everything.
+KEEP_CHANGES = 10_000
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -66,6 +70,8 @@ def app_for_runtime(
         middlewares=[
             runtime.metrics.middleware(),  # outermost: admin 401s and error-middleware 500s are counted too
             error_middleware,  # no stack trace reaches a client
+            # every acknowledged change of shared state is applied before the request; 503 if unknowable
+            feed_middleware(runtime.feed, profile=runtime.config.sts.profile),
             admin.auth_middleware(runtime.admin_token),  # /admin/* needs the bearer token
             # every body read within server.body_timeout (cached: handlers and the fault matcher read it again)
             body_timeout_middleware(runtime.config.server.body_timeout, runtime.config.server.max_body_bytes),
@@ -75,6 +81,7 @@ def app_for_runtime(
     app[RUNTIME] = runtime
     app[REGISTRY] = runtime.metrics.registry
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/livez", _livez)
     app.router.add_get("/metrics", runtime.metrics.serve)
     admin.add_routes(app)
     for service in runtime.issuers.values():
@@ -85,6 +92,7 @@ def app_for_runtime(
     app.cleanup_ctx.extend(
         [
             _closing(runtime),
+            _listening(runtime),
             _purging(runtime),
             _token_files(writers),
             _webhooks(runtime),
@@ -95,12 +103,45 @@ def app_for_runtime(
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    """Healthy only when the store takes a write: a read-only or full state.db must not look fine."""
+    """Readiness: the store takes a write (and is reachable), the data dir's disk is not nearly full,
+    and on PostgreSQL the change-feed listener is connected. A read-only or full state.db must not look fine."""
     runtime = request.app[RUNTIME]
-    problem = store_problem(runtime.store, runtime.data_dir, runtime.config.server.min_free_bytes)
+    body = {"store": runtime.store.kind, "feed_version": runtime.feed.applied}
+    try:
+        problem = store_problem(runtime.store, runtime.data_dir, runtime.config.server.min_free_bytes)
+    except StoreUnavailable as exc:
+        problem = str(exc)
+    if problem is None and runtime.listener is not None and not runtime.listener.connected.is_set():
+        problem = "change-feed listener is reconnecting to PostgreSQL"
     if problem is not None:
-        return web.json_response({"status": "unhealthy", "error": problem}, status=503)
-    return web.json_response({"status": "ok"})
+        return web.json_response({"status": "unhealthy", "error": problem, **body}, status=503)
+    return web.json_response({"status": "ok", **body})
+
+
+async def _livez(request: web.Request) -> web.Response:
+    """Liveness: the process serves. Never touches the store (an outage must not restart every pod).
+
+    ``feed_version`` is the change-feed version applied here without a request forcing a sync (so it
+    shows how fast the NOTIFY wake-up alone propagates; bench/replicas.py measures it)."""
+    return web.json_response({"status": "ok", "feed_version": request.app[RUNTIME].feed.applied})
+
+
+def _listening(runtime: Runtime) -> CleanupContext:
+    """PostgreSQL: a LISTEN thread wakes the feed between requests (background work sees changes within
+    its poll bound); requests do not depend on it — each one checks the feed version itself."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        listen = getattr(runtime.store, "listen", None)
+        if listen is not None:
+            loop = asyncio.get_running_loop()
+            runtime.listener = listen(lambda: loop.call_soon_threadsafe(runtime.feed.sync_quietly))
+            await asyncio.to_thread(runtime.listener.connected.wait, 5.0)  # ready = listening (else /healthz says so)
+        yield
+        listener, runtime.listener = runtime.listener, None
+        if listener is not None:
+            await asyncio.to_thread(listener.stop)
+
+    return ctx
 
 
 def _closing(runtime: Runtime) -> CleanupContext:
@@ -122,8 +163,12 @@ def _purging(runtime: Runtime) -> CleanupContext:
         while True:
             await asyncio.sleep(PURGE_INTERVAL)
             try:
-                removed = runtime.store.purge_expired()
-                removed += runtime.audit.prune()  # audit retention (audit.max_age_seconds / max_records)
+                removed = 0
+                with runtime.store.transaction():  # one replica sweeps at a time (advisory lock on PostgreSQL)
+                    if runtime.store.try_job_lock("sweep"):
+                        removed = runtime.store.purge_expired()
+                        runtime.store.prune_changes(KEEP_CHANGES)
+                        removed += runtime.audit.prune()  # audit retention (audit.max_age_seconds / max_records)
             except Exception:  # a busy or read-only database must not stop the server
                 log.exception("purging expired records failed")
                 continue

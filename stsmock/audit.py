@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .audit_file import AuditFile
-from .store import Store
+from .store import Backend as Store
 
 log = logging.getLogger("stsmock.audit")
 

@@ -22,11 +22,13 @@ from stsproxy.errors import AccessDenied
 from stsproxy.roles import Role, RoleRegistry
 
 from .audit import AuditLog
-from .store import Store
+from .store import Backend
 
 log = logging.getLogger("stsmock.breakglass")
 
 KIND = "breakglass"
+#: Change-feed topic (state is read from the store on each use; the record orders arm/use/disarm).
+TOPIC = "breakglass"
 
 
 class BreakGlassError(ValueError):
@@ -42,7 +44,7 @@ class BreakGlass:
     the STS hooks get the role of the request as an argument.
     """
 
-    def __init__(self, store: Store, *, now: Callable[[], float], audit: AuditLog, roles: RoleRegistry) -> None:
+    def __init__(self, store: Backend, *, now: Callable[[], float], audit: AuditLog, roles: RoleRegistry) -> None:
         self.store = store
         self._now = now
         self.audit = audit
@@ -70,8 +72,9 @@ class BreakGlass:
     def arm(self, name: str, *, reason: str, ttl_seconds: int = 900, armed_by: str = "admin-api") -> dict[str, Any]:
         role = self._role(name)
         now = self._now()
-        with self._lock:
+        with self._lock, self.store.change() as change:
             record = self.store.get(KIND, name) or {"uses": 0}
+            change.note(TOPIC, name)
             record.update(
                 armed_until=now + ttl_seconds, armed_at=now, reason=reason, armed_by=armed_by, role_arn=role.arn
             )
@@ -90,8 +93,9 @@ class BreakGlass:
 
     def disarm(self, name: str, *, why: str = "admin", reason: str = "") -> dict[str, Any]:
         role = self._role(name)
-        with self._lock:
+        with self._lock, self.store.change() as change:
             record = self.store.get(KIND, name) or {"uses": 0}
+            change.note(TOPIC, name)
             was_armed = record.get("armed_until") is not None and record["armed_until"] > self._now()
             record["armed_until"] = None
             record["disarmed_at"] = self._now()
@@ -138,8 +142,18 @@ class BreakGlass:
         """``StsExtensions.break_glass_used``: audit (critical), count, maybe disarm, maybe webhook."""
         settings = role.settings.break_glass
         assert settings is not None
-        with self._lock:
+        with self._lock, self.store.change() as change:  # serialised with every process's arm/use
             state = self.store.get(KIND, role.name) or {"uses": 0}
+            armed_until = state.get("armed_until")
+            if settings.single_use and (armed_until is None or armed_until <= self._now()):
+                # another process spent the single use between our check and now: these credentials never leave
+                raise AccessDenied(
+                    f"Not authorized to perform sts:AssumeRoleWithWebIdentity: break-glass role {role.name} "
+                    "is not armed (its single use was just spent)",
+                    check="break-glass-disarmed",
+                    detail={"role_arn": role.arn},
+                )
+            change.note(TOPIC, role.name)
             state["uses"] = int(state.get("uses") or 0) + 1
             state["last_used_at"] = self._now()
             if settings.single_use:

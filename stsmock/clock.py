@@ -4,6 +4,11 @@ Tests and the admin API can freeze, advance, set or reset it, and token expiry,
 credential expiry, key grace periods, revocation cut-offs and break-glass TTLs
 all follow. An offset (rather than only a frozen value) lets time keep flowing
 after an ``advance`` unless the clock is frozen.
+
+Shared by every process through the store: a change is a read-modify-write of
+the stored state inside one serialised change transaction (two ``advance`` calls
+on two replicas both count), and the change feed hands the new state to every
+other process before its next request. ``now`` itself never touches the store.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-#: How often a worker looks for clock changes made by another worker (seconds).
-SYNC_INTERVAL = 0.25
+#: ``update(mutate)``: run ``mutate(stored_state) -> new_state`` serialised with every other process.
+Update = Callable[[Callable[[str | None], str]], None]
 
 
 #: The virtual clock stays within what every date format in the protocols can express.
@@ -42,45 +47,51 @@ def check_instant(at: float) -> float:
 
 class VirtualClock:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._offset = 0.0
         self._frozen_at: float | None = None
-        self._version = 0
         self._load: Callable[[], str | None] | None = None
-        self._save: Callable[[str], None] | None = None
-        self._next_sync = 0.0
+        self._update: Update | None = None
 
-    def share(self, load: Callable[[], str | None], save: Callable[[str], None]) -> None:
-        """Publish changes through ``save`` and pick up other processes' changes from ``load``."""
-        self._load, self._save = load, save
-        self._sync(force=True)
+    def attach(self, load: Callable[[], str | None], update: Update) -> None:
+        """Keep the state in the store: changes go through ``update``; :meth:`apply_shared` adopts others'."""
+        self._load, self._update = load, update
+        self.apply_shared()
 
-    def _publish(self) -> None:
-        self._version += 1
-        if self._save is not None:
-            self._save(
-                json.dumps(
-                    {"v": self._version, "offset": self._offset, "frozen_at": self._frozen_at, "pid_nonce": id(self)}
-                )
-            )
+    def apply_shared(self, keys: set[str] | None = None) -> None:
+        """Change-feed handler: adopt the stored state (another process changed the clock)."""
+        if self._load is not None:
+            with self._lock:
+                self._adopt(self._load())
 
-    def _sync(self, force: bool = False) -> None:
-        if self._load is None:
+    def _adopt(self, raw: str | None) -> None:
+        state = json.loads(raw) if raw else {}
+        self._offset = float(state.get("offset", 0.0))
+        frozen = state.get("frozen_at")
+        self._frozen_at = None if frozen is None else float(frozen)
+
+    def _dump(self) -> str:
+        return json.dumps({"offset": self._offset, "frozen_at": self._frozen_at})
+
+    def _change(self, op: Callable[[], None]) -> None:
+        if self._update is None:
+            with self._lock:
+                op()
             return
-        mono = time.monotonic()
-        if not force and mono < self._next_sync:
-            return
-        self._next_sync = mono + SYNC_INTERVAL
-        raw = self._load()
-        if not raw:
-            return
-        state = json.loads(raw)
-        if state["v"] != self._version:  # another process changed the clock
-            self._offset, self._frozen_at, self._version = state["offset"], state["frozen_at"], state["v"]
+
+        def mutate(raw: str | None) -> str:
+            with self._lock:
+                self._adopt(raw)  # apply the change on top of the latest shared state
+                op()
+                return self._dump()
+
+        try:
+            self._update(mutate)
+        except BaseException:
+            self.apply_shared()  # not stored: back to what the store holds
+            raise
 
     def now(self) -> float:
-        if self._load is not None:
-            self._sync()
         frozen = self._frozen_at
         if frozen is not None:
             return frozen
@@ -89,46 +100,50 @@ class VirtualClock:
     def freeze(self, at: float | None = None) -> None:
         if at is not None:
             check_instant(at)
-        self._sync(force=True)  # apply changes on top of the latest shared state
-        with self._lock:
+
+        def op() -> None:
             self._frozen_at = self.now() if at is None else float(at)
-            self._publish()
+
+        self._change(op)
 
     def unfreeze(self) -> None:
         """Let time flow again from the current virtual instant."""
-        self._sync(force=True)  # apply changes on top of the latest shared state
-        with self._lock:
+
+        def op() -> None:
             if self._frozen_at is not None:
                 self._offset = self._frozen_at - time.time()
                 self._frozen_at = None
-            self._publish()
+
+        self._change(op)
 
     def advance(self, seconds: float) -> None:
         check_instant(self.now() + check_finite(seconds, "seconds"))
-        self._sync(force=True)  # apply changes on top of the latest shared state
-        with self._lock:
+
+        def op() -> None:
             if self._frozen_at is not None:
                 self._frozen_at += seconds
             else:
                 self._offset += seconds
-            self._publish()
+
+        self._change(op)
 
     def set(self, at: float) -> None:
         check_instant(at)
-        self._sync(force=True)  # apply changes on top of the latest shared state
-        with self._lock:
+
+        def op() -> None:
             if self._frozen_at is not None:
                 self._frozen_at = float(at)
             else:
                 self._offset = float(at) - time.time()
-            self._publish()
+
+        self._change(op)
 
     def reset(self) -> None:
-        self._sync(force=True)  # apply changes on top of the latest shared state
-        with self._lock:
+        def op() -> None:
             self._offset = 0.0
             self._frozen_at = None
-            self._publish()
+
+        self._change(op)
 
     def state(self) -> dict[str, Any]:
         return {

@@ -87,6 +87,13 @@ class AuditSettings(Strict):
     file_backups: int = Field(default=3, ge=0, le=100)
 
 
+class StoreSettings(Strict):
+    """Where shared state lives. Default: SQLite in the data dir (one machine, ``--workers``)."""
+
+    #: ``postgresql://user:pass@host/db`` for N replicas sharing one PostgreSQL; ``sqlite`` (default).
+    url: str | None = Field(default=None, max_length=4096, pattern=r"^(sqlite(:.*)?|postgres(ql)?://.+)$")
+
+
 class TokenFileSettings(Strict):
     """Keep a web-identity token file fresh, as Kubernetes does for projected tokens."""
 
@@ -102,6 +109,7 @@ class Config(Strict):
     server: ServerSettings = Field(default_factory=ServerSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     issuers: list[IssuerSettings] = Field(default_factory=lambda: [IssuerSettings()])
     sts: StsSettings = Field(default_factory=StsSettings)
     token_files: list[TokenFileSettings] = Field(default_factory=list)

@@ -21,7 +21,6 @@ import asyncio
 import logging
 import random
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
@@ -33,11 +32,13 @@ from issuer.settings import IssuerSettings
 from stsproxy import errors as sts_errors
 
 from .audit import AuditLog
-from .store import Store
+from .store import Backend
 
 log = logging.getLogger("stsmock.faults")
 
 KIND = "fault"
+#: Change-feed topic of the rule set (keys: rule ids).
+TOPIC = "faults"
 SEQ_META = "faults.seq"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -71,10 +72,6 @@ _STS_TO_OAUTH = {
     "InvalidIdentityToken": "invalid_grant",
     "ExpiredTokenException": "invalid_grant",
 }
-
-
-#: Seconds an empty fault table is trusted before it is read again (see FaultEngine._surely_empty).
-EMPTY_RECHECK = 0.25
 
 
 class DropConnection(BaseException):  # noqa: N818 - a control-flow signal, not an error
@@ -126,18 +123,22 @@ class FaultBody(_Body):
 class FaultEngine:
     """The rule set, persisted in the store; ``fire`` picks the rule (if any) for one call."""
 
-    def __init__(self, store: Store, *, now: Callable[[], float], audit: AuditLog) -> None:
+    def __init__(self, store: Backend, *, now: Callable[[], float], audit: AuditLog) -> None:
         self.store = store
         self._now = now
         self.audit = audit
         self._lock = threading.Lock()
-        self._empty_until = 0.0
+        self._rules_exist = bool(store.items(KIND))
+
+    def apply(self, keys: set[str] | None) -> None:
+        """Change-feed handler: a rule was added, consumed or removed by some process."""
+        self._rules_exist = bool(self.store.items(KIND))
 
     # -- rule management --------------------------------------------------
     def add(self, body: FaultBody | dict[str, Any]) -> dict[str, Any]:
         if isinstance(body, dict):
             body = FaultBody.model_validate(body)
-        with self._lock:
+        with self._lock, self.store.change() as change:  # serialised: parallel adds cannot share a seq
             seq = int(self.store.get_meta(SEQ_META) or "0") + 1
             self.store.set_meta(SEQ_META, str(seq))
             rule = {
@@ -155,7 +156,8 @@ class FaultEngine:
                 "created_at": self._now(),
             }
             self.store.put(KIND, _key(seq), rule)
-            self._empty_until = 0.0
+            change.note(TOPIC, f"f{seq}")
+        self._rules_exist = True
         self.audit.record("fault.added", severity="high", rule=rule)
         return rule
 
@@ -163,19 +165,21 @@ class FaultEngine:
         return [rule for _, rule in self.store.items(KIND)]
 
     def remove(self, rule_id: str) -> bool:
-        with self._lock:
+        with self._lock, self.store.change() as change:
             for key, rule in self.store.items(KIND):
                 if rule["id"] == rule_id:
                     self.store.delete(KIND, key)
+                    change.note(TOPIC, rule_id)
                     self.audit.record("fault.removed", severity="high", rule_id=rule_id)
                     return True
         return False
 
     def clear(self) -> int:
-        with self._lock:
+        with self._lock, self.store.change() as change:
             items = self.store.items(KIND)
-            for key, _ in items:
+            for key, rule in items:
                 self.store.delete(KIND, key)
+                change.note(TOPIC, rule["id"])
         self.audit.record("fault.cleared", severity="high", removed=len(items))
         return len(items)
 
@@ -183,10 +187,16 @@ class FaultEngine:
     def fire(
         self, *, endpoint: str, action: str | None = None, role_arn: str | None = None, client_id: str | None = None
     ) -> dict[str, Any] | None:
-        """The first matching rule that fires for this call (consuming count/draws), else None."""
-        if self._surely_empty():
+        """The first matching rule that fires for this call (consuming count/draws), else None.
+
+        Counts and draws are consumed inside one serialised change, so two processes cannot both
+        spend a rule's last use; calls that match no rule touch nothing.
+        """
+        if not self._rules_exist:
             return None
-        with self._lock:
+        if not any(_matches(r["match"], endpoint, action, role_arn, client_id) for _, r in self.store.items(KIND)):
+            return None
+        with self._lock, self.store.change() as change:
             for key, rule in self.store.items(KIND):
                 if not _matches(rule["match"], endpoint, action, role_arn, client_id):
                     continue
@@ -197,6 +207,7 @@ class FaultEngine:
                     rng = random.Random(f"{rule.get('seed')}:{draw}") if rule.get("seed") is not None else random
                     if rng.random() >= probability:
                         self.store.put(KIND, key, rule)
+                        change.note(TOPIC, rule["id"])
                         continue
                 rule["fired"] += 1
                 if rule.get("remaining") is not None:
@@ -205,6 +216,7 @@ class FaultEngine:
                     self.store.delete(KIND, key)
                 else:
                     self.store.put(KIND, key, rule)
+                change.note(TOPIC, rule["id"])
                 fields = {k: v for k, v in (("action", action), ("role_arn", role_arn), ("client_id", client_id)) if v}
                 self.audit.record(
                     "fault.injected",
@@ -219,22 +231,9 @@ class FaultEngine:
         return None
 
     def has_rules(self) -> bool:
-        return not self._surely_empty()
-
-    def _surely_empty(self) -> bool:
-        """True when no rule exists; an empty table is re-read at most every ``EMPTY_RECHECK`` seconds.
-
-        Every request asks, so the common case (no faults) must not cost a query. Rules added in
-        this process are seen at once; rules added by another ``--workers`` process within that interval.
-        """
-        mono = time.monotonic()
-        if mono < self._empty_until:
-            return True
-        if self.store.items(KIND):
-            self._empty_until = 0.0
-            return False
-        self._empty_until = mono + EMPTY_RECHECK
-        return True
+        """Every request asks, so the common case (no rules) costs no query: the change feed keeps
+        this flag current on every process before each request."""
+        return self._rules_exist
 
 
 def _key(seq: int) -> str:

@@ -14,6 +14,7 @@ import logging
 import re
 import socket
 import ssl
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from aiohttp import web
 from stsproxy.auth import CredentialChain
 from stsproxy.errors import ExpiredToken, StsError
 from stsproxy.gateway.backends import READ_BUFFER, Backend, BackendRouter
-from stsproxy.gateway.errors import S3Error
+from stsproxy.gateway.errors import S3Error, render
 from stsproxy.gateway.ports import Decision, Principal
 from stsproxy.gateway.proxy import Gateway
 from stsproxy.gateway.settings import GatewaySettings
@@ -32,6 +33,7 @@ from stsproxy.permissions import Permissions
 
 from .backends.seaweedfs import INSTALL_HINT, SeaweedFS
 from .connections import GuardedSockSite, Limits
+from .store import StoreUnavailable
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -189,7 +191,7 @@ async def start_listener(
         _audit_sink(runtime),
         runtime.clock.now,
     )
-    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[_feed_sync(runtime)])
     gateway.add_routes(app)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False, read_bufsize=READ_BUFFER)
     await runner.setup()
@@ -206,6 +208,21 @@ async def start_listener(
     if router.unavailable:
         log.warning("S3 gateway at %s has no backend: %s", url, INSTALL_HINT)
     return GatewayListener(url, runner, router)
+
+
+def _feed_sync(runtime: Runtime) -> Any:
+    """Apply every acknowledged change (revocations, roles, keys) before deciding; fail closed without the store."""
+    @web.middleware
+    async def apply_changes(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            runtime.feed.sync()
+        except StoreUnavailable as exc:
+            error = S3Error("ServiceUnavailable", f"state store unavailable; nothing was accepted ({exc})", status=503)
+            body = render(error, resource=request.path, request_id=uuid.uuid4().hex.upper()[:16])
+            return web.Response(status=503, body=body, content_type="application/xml", headers={"Retry-After": "1"})
+        return await handler(request)
+
+    return apply_changes
 
 
 @dataclass

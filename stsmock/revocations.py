@@ -4,7 +4,9 @@ A revocation names what it revokes (``by``: jti, sub, client_id, iss,
 role_arn, session or access_key) and, for the broad kinds, a cut-off: every
 token or credential *issued before* that instant is revoked, later ones are
 not. Records live in the store, so they survive restarts and are seen by every
-worker; the in-memory index is only a cache refreshed by id.
+process. Each addition or removal is a change-feed record written in the same
+transaction; every process applies it (:meth:`RevocationRegistry.apply`) before
+its next request, so the in-memory index is never behind an acknowledged change.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from .store import Store
+from .store import Backend
+
+#: Change-feed topic of revocations; keys are ``add:<id>`` or ``del:<id>``.
+TOPIC = "revocations"
 
 #: Kinds that revoke one exact thing, forever.
 EXACT_KINDS = ("jti", "access_key", "session")
@@ -24,29 +29,32 @@ KINDS = EXACT_KINDS + CUTOFF_KINDS
 
 class RevocationRegistry:
     def __init__(
-        self, store: Store, *, now: Callable[[], float], on_revoke: Callable[[dict[str, Any]], None] | None = None
+        self, store: Backend, *, now: Callable[[], float], on_revoke: Callable[[dict[str, Any]], None] | None = None
     ) -> None:
         self._store = store
         self._now = now
         self._on_revoke = on_revoke
         self._last_id = 0
-        self._seen_version = -1
         self._index: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        self._sync(force=True)
+        self._load_new()
 
-    def _sync(self, force: bool = False) -> None:
-        """Pick up revocations added since the last look.
-
-        SQLite's data_version changes only when *another* connection (another worker) commits, so
-        in one process the common case costs a pragma, not a query; our own writes sync with force.
-        """
-        version = self._store.data_version()
-        if not force and version == self._seen_version:
-            return
-        self._seen_version = version
+    def _load_new(self) -> None:
+        """Index revocations added since the last look. Ids are allocated inside serialised change
+        transactions, so they grow in commit order and ``id > last`` misses nothing."""
         for record in self._store.revocations(self._last_id):
             self._index[(record["by"], record["value"])].append(record)
             self._last_id = max(self._last_id, record["id"])
+
+    def apply(self, keys: set[str] | None) -> None:
+        """Change-feed handler: additions are read incrementally; a removal rebuilds the index."""
+        if keys is None or any(key.startswith("del:") for key in keys):
+            index: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+            records = self._store.revocations(0)
+            for record in records:
+                index[(record["by"], record["value"])].append(record)
+            self._index, self._last_id = index, max((r["id"] for r in records), default=0)
+        else:
+            self._load_new()
 
     def revoke(
         self, by: str, value: str, *, reason: str = "", source: str = "", issued_before: float | None = None
@@ -58,24 +66,25 @@ class RevocationRegistry:
         now = self._now()
         if by in CUTOFF_KINDS and issued_before is None:
             issued_before = now
-        record = self._store.add_revocation(
-            {
-                "created_at": now,
-                "by": by,
-                "value": value,
-                "issued_before": issued_before,
-                "reason": reason,
-                "source": source,
-            }
-        )
-        self._sync(force=True)
-        if self._on_revoke is not None:
+        wanted = {
+            "created_at": now,
+            "by": by,
+            "value": value,
+            "issued_before": issued_before,
+            "reason": reason,
+            "source": source,
+        }
+        with self._store.change() as change:
+            record, new = self._store.add_revocation(wanted)
+            if new:
+                change.note(TOPIC, f"add:{record['id']}")
+        self._load_new()  # in force here before the caller answers (other processes: the feed)
+        if new and self._on_revoke is not None:
             self._on_revoke(record)
         return record
 
     def check(self, facts: dict[str, Any]) -> dict[str, Any] | None:
         """The first revocation that covers these facts, or None."""
-        self._sync()
         if not self._index:
             return None
         issued_at = facts.get("iat")
@@ -94,13 +103,13 @@ class RevocationRegistry:
         return None
 
     def list(self) -> list[dict[str, Any]]:
-        self._sync(force=True)
         return self._store.revocations(0)
 
     def remove(self, revocation_id: int) -> bool:
-        removed = self._store.delete_revocation(revocation_id)
+        with self._store.change() as change:
+            removed = self._store.delete_revocation(revocation_id)
+            if removed:
+                change.note(TOPIC, f"del:{revocation_id}")
         if removed:
-            self._index.clear()
-            self._last_id = 0
-            self._sync(force=True)
+            self.apply({f"del:{revocation_id}"})
         return removed

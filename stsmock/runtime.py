@@ -25,8 +25,9 @@ from .delivery.engine import DeliveryEngine
 from .faults import FaultEngine
 from .metrics import Metrics
 from .revocations import RevocationRegistry
+from .shared import SharedRoles
 from .simulate import Simulator
-from .store import GroupCommit, Store
+from .store import Backend, ChangeFeed, FeedListener, GroupCommit
 
 #: Called with each new revocation record (e.g. the upstream forwarder's MinIO revoke-tokens hook).
 RevocationListener = Callable[[Mapping[str, object]], None]
@@ -48,7 +49,7 @@ class Runtime:
     base_url: str
     data_dir: Path
     clock: VirtualClock
-    store: Store
+    store: Backend
     audit: AuditLog
     revocations: RevocationRegistry
     admin_token: str
@@ -63,7 +64,13 @@ class Runtime:
     #: Credential delivery: workload bindings and their credentials (listeners run in the app).
     delivery: DeliveryEngine
     simulator: Simulator
+    #: Applies every process's changes of shared state before each request (store/feed.py).
+    feed: ChangeFeed
+    #: Runtime role changes, shared through the store (the admin API writes through it).
+    roles: SharedRoles
     revocation_listeners: list[RevocationListener] = field(default_factory=list)
+    #: The PostgreSQL change-feed listener while the app runs (``/healthz`` reads it).
+    listener: FeedListener | None = None
 
     def issuer_url(self, name: str) -> str:
         return issuer_url(self.base_url, name, self.config.issuer(name))

@@ -39,6 +39,8 @@ class ServeOptions:
     announce: Callable[[str], None] = print
     #: Workers share the virtual clock through the store.
     share_clock: bool = False
+    #: The open lock file that claims the data dir (kept open while serving; see hygiene.py).
+    data_dir_lock: object | None = None
     #: Certificate and key every listener serves (None: plain http); set by :func:`prepare_tls`.
     tls: TlsFiles | None = None
     #: S3 gateway port (0 = free port, None = no gateway); see stsmock.gateway.
@@ -187,4 +189,9 @@ def main_guard(func: Callable[[], int]) -> int:
 
             traceback.print_exc()
         print(f"stsmock: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # e.g. StoreUnavailable: PostgreSQL unreachable at start
+        if type(exc).__name__ != "StoreUnavailable":
+            raise
+        print(f"stsmock: {exc}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ document — only the transport differs: their JWKS is handed over in-process.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,9 @@ from .delivery.install import delivery_engine, delivery_ports
 from .metrics import Metrics
 from .revocations import RevocationRegistry
 from .runtime import RevocationListener, Runtime, issuer_url
+from .shared import SharedRoles, StoreKeyRepository, clock_update, shared_secret
 from .simulate import Simulator
-from .store import GroupCommit, Store
+from .store import Backend, ChangeFeed, GroupCommit, open_store
 
 BUILTIN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
 
@@ -46,9 +48,15 @@ def build_runtime(
     base_url = base_url.rstrip("/")
     data_dir = datadir.prepare(data_dir)
     clock = clock or VirtualClock()
-    store = Store(data_dir / "state.db", now=clock.now)
-    if share_clock:
-        clock.share(lambda: store.get_meta("clock"), lambda value: store.set_meta("clock", value))
+    store = open_store(config.store.url, data_dir=data_dir, now=clock.now)
+    feed = ChangeFeed(store)  # applies every other process's changes here (see store/feed.py)
+    # A fresh single-machine start begins with the real time and the config's roles; the workers of
+    # one `serve` (share_clock) and the replicas of a PostgreSQL fleet keep the shared state.
+    fresh_start = not share_clock and store.kind == "sqlite"
+    if fresh_start:
+        store.set_meta("clock", "")
+    clock.attach(lambda: store.get_meta("clock"), clock_update(store))
+    feed.subscribe("clock", clock.apply_shared)
     audit = AuditLog(
         store,
         path=(data_dir / config.audit.file) if config.audit.file else None,
@@ -64,7 +72,13 @@ def build_runtime(
     audit.subscribe(metrics.on_audit)
     listeners: list[RevocationListener] = []
     revocations = RevocationRegistry(store, now=clock.now, on_revoke=_announce_revocation(audit, listeners))
-    admin_token, admin_token_path = datadir.admin_token(data_dir, config.admin.token)
+    feed.subscribe("revocations", revocations.apply)
+    configured_token = config.admin.token or os.environ.get("STSMOCK_ADMIN_TOKEN")  # env: e.g. a k8s Secret
+    if store.kind == "sqlite" or configured_token:
+        admin_token, admin_token_path = datadir.admin_token(data_dir, configured_token)
+    else:  # replicas share one generated admin token; the local file is for this host's CLI
+        admin_token, admin_token_path = shared_secret(store, "admin-token", 32).hex(), data_dir / "admin-token"
+        datadir.write_private(admin_token_path, (admin_token + "\n").encode())
     issuers = {
         settings.name: IssuerService(
             settings,
@@ -74,12 +88,21 @@ def build_runtime(
             store=store,
             audit=audit,
             revocations=revocations,
+            key_repository=StoreKeyRepository(store, settings.name, data_dir / "keys" / settings.name),
         )
         for settings in config.issuers
     }
+    for name, service in issuers.items():
+        feed.subscribe(f"keys:{name}", lambda keys, s=service: s.keys.reload())  # type: ignore[misc]
     settings = sts_settings(config, base_url)
     roles = RoleRegistry(settings)
+    shared_roles = SharedRoles(store, roles)
+    if fresh_start:
+        shared_roles.forget_runtime_changes()
+    shared_roles.apply(None)
+    feed.subscribe("roles", shared_roles.apply)
     fault_engine = faults.FaultEngine(store, now=clock.now, audit=audit)
+    feed.subscribe(faults.TOPIC, fault_engine.apply)
     breakglass = BreakGlass(store, now=clock.now, audit=audit, roles=roles)
     upstream = upstream_forwarder(settings, issuers, clock=clock, audit=audit)
     if upstream is not None:  # best-effort upstream revocation (MinIO revoke-tokens)
@@ -91,7 +114,7 @@ def build_runtime(
     sts = StsService(
         settings,
         verifier=verifier,
-        codec=SessionTokenCodec(datadir.secret_key(data_dir, "session-token.key")),
+        codec=SessionTokenCodec(session_token_key(store, data_dir)),
         clock=clock,
         store=store,
         audit=audit,
@@ -142,7 +165,16 @@ def build_runtime(
             break_glass=breakglass,
         ),
         revocation_listeners=listeners,
+        feed=feed,
+        roles=shared_roles,
     )
+
+
+def session_token_key(store: Backend, data_dir: Path) -> bytes:
+    """The key sealing session tokens: per data dir on SQLite; shared by every replica on PostgreSQL."""
+    if store.kind == "sqlite":
+        return datadir.secret_key(data_dir, "session-token.key")
+    return shared_secret(store, "session-token.key", 32)
 
 
 def _announce_revocation(audit: AuditLog, listeners: list[RevocationListener]) -> Callable[[dict[str, Any]], None]:

@@ -20,9 +20,13 @@ if TYPE_CHECKING:
     from .server import ServeOptions
 
 
-def _worker(options: ServeOptions, port: int, index: int, ready: Any, reserved: Any, s3_reserved: Any = None) -> None:
+def _worker(
+    options: ServeOptions, port: int, index: int, ready: Any, reserved: Any, parent: int, s3_reserved: Any = None
+) -> None:
+    from .hygiene import die_with_parent
     from .server import bind_socket, serve
 
+    die_with_parent(parent)  # kill -9 of the parent must not leave workers serving
     reserved.close()  # inherited from the parent: a listener nobody accepts on must not stay in the group
     if s3_reserved is not None:
         s3_reserved.close()
@@ -44,7 +48,7 @@ def _prepare(options: ServeOptions, port: int) -> None:
         data_dir=options.data_dir,
         base_url=base_url_for(options.host, port, options.public_url, options.scheme),
     )
-    runtime.store.set_meta("clock", "")  # every start begins with the real time
+    # (a fresh SQLite start resets the clock and runtime roles in build_runtime; a fleet keeps them)
     runtime.audit.close()
     runtime.store.close()
 
@@ -75,6 +79,9 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     if not hasattr(os, "fork") or not hasattr(__import__("socket"), "SO_REUSEPORT"):
         print("stsmock: --workers needs fork() and SO_REUSEPORT (Linux/macOS)", file=sys.stderr)
         return 2
+    from .hygiene import refuse_busy_port
+
+    refuse_busy_port(options.host, options.port)  # SO_REUSEPORT would otherwise join another server's port
     reserved = bind_socket(options.host, options.port, reuse_port=True)
     port = reserved.getsockname()[1]
     _prepare(options, port)
@@ -85,7 +92,9 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     options.announce = lambda line: None
     events = [context.Event() for _ in range(workers)]
     processes = [
-        context.Process(target=_worker, args=(options, port, i, events[i], reserved, s3_reserved), daemon=False)
+        context.Process(
+            target=_worker, args=(options, port, i, events[i], reserved, os.getpid(), s3_reserved), daemon=False
+        )
         for i in range(workers)
     ]
     for process in processes:

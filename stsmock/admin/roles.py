@@ -41,7 +41,7 @@ async def put_role(request: web.Request) -> web.Response:
         for name in settings.managed_policies:
             if name not in runtime.sts.settings.managed_policies:
                 raise ConfigError(f"managed_policies: unknown managed policy {name!r}")
-        role = runtime.sts.roles.put(settings)
+        role = runtime.roles.put(settings)  # stored + fed to every process before we answer
     except ValidationError as exc:
         return admin_error(400, "invalid_request", format_validation_error(exc))
     except (ConfigError, ValueError) as exc:
@@ -62,7 +62,7 @@ async def put_role(request: web.Request) -> web.Response:
 async def delete_role(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     name = request.match_info["name"]
-    if not runtime.sts.roles.remove(name):
+    if not runtime.roles.remove(name):
         return admin_error(404, "not_found", f"no role named {name!r}")
     runtime.audit.record("admin.role_deleted", severity="high", role=name)
     return web.Response(status=204)

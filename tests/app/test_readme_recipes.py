@@ -132,7 +132,7 @@ def _run(name: str, lang: str, body: str, server: ServeProcess, tmp: Path) -> su
     work.mkdir()
     if name in SELF_SERVING:  # the recipe starts its own server: give it a free port and data dir
         port = _free_port()
-        body = body.replace("stsmock serve ", f"stsmock serve --port {port} ").replace(
+        body = body.replace("stsmock serve ", f"stsmock serve --port {port} --data-dir {tmp}/own-data ").replace(
             "127.0.0.1:8400", f"127.0.0.1:{port}"
         )
         return _run_bash(_substitute(body, f"http://127.0.0.1:{port}", tmp), env, work)

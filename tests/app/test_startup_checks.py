@@ -59,8 +59,15 @@ def test_truncated_session_token_key_is_refused_not_regenerated(existing: Path) 
 
 
 def test_truncated_signing_key_is_refused_not_regenerated(existing: Path) -> None:
-    (path,) = (existing / "keys" / "default").glob("*.json")
-    path.write_bytes(path.read_bytes()[:64])
+    # Keys live in the store (state.db) now; key files of the older per-file layout are imported at
+    # start, so a damaged one is refused rather than skipped (state's edit of hardening's test).
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(existing / "state.db")) as db:
+        (record,) = db.execute("SELECT value FROM records WHERE kind = 'key:default' LIMIT 1").fetchone()
+    path = existing / "keys" / "default" / "legacy.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(record[:64])
     before = sorted(p.name for p in path.parent.iterdir())
     line = serve_fails(existing)
     assert str(path) in line and "not a valid signing-key file" in line
@@ -101,7 +108,9 @@ def test_permissions_tightened_in_a_data_dir_that_already_existed(tmp_path: Path
         pass
     assert stat.S_IMODE((data / "state.db").stat().st_mode) == 0o600
     assert stat.S_IMODE((data / "keys").stat().st_mode) == 0o700
-    assert stat.S_IMODE((data / "keys" / "default").stat().st_mode) == 0o700
+    # keys/<issuer>/ holds only key files of the older layout now (keys live in state.db)
+    legacy = data / "keys" / "default"
+    assert not legacy.exists() or stat.S_IMODE(legacy.stat().st_mode) == 0o700
     fresh = tmp_path / "fresh"
     with ServeProcess(fresh):
         pass
