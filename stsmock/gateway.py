@@ -212,6 +212,7 @@ async def start_listener(
 
 def _feed_sync(runtime: Runtime) -> Any:
     """Apply every acknowledged change (revocations, roles, keys) before deciding; fail closed without the store."""
+
     @web.middleware
     async def apply_changes(request: web.Request, handler: Any) -> web.StreamResponse:
         try:
