@@ -51,13 +51,14 @@ def create_app(
 
 def app_for_runtime(runtime: Runtime, *, token_files: Sequence[TokenFileSettings] = ()) -> web.Application:
     """Mount ``runtime``; ``token_files`` are kept fresh while the app runs (``serve`` passes them)."""
+    issuer_settings = [service.settings for service in runtime.issuers.values()]
     app = web.Application(
         client_max_size=runtime.config.server.max_body_bytes,
         middlewares=[
             runtime.metrics.middleware(),  # outermost: admin 401s and error-middleware 500s are counted too
             error_middleware,  # no stack trace reaches a client
             admin.auth_middleware(runtime.admin_token),  # /admin/* needs the bearer token
-            faults.make_middleware(runtime.faults, runtime.issuers),  # /token and /jwks fault rules
+            faults.make_middleware(runtime.faults, issuer_settings),  # /token and /jwks fault rules
         ],
     )
     app[RUNTIME] = runtime

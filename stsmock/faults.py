@@ -22,13 +22,14 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from issuer.settings import IssuerSettings
 from stsproxy import errors as sts_errors
 
 from .audit import AuditLog
@@ -301,19 +302,12 @@ def _drop(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def endpoint_paths(issuer_names: Iterable[str]) -> dict[str, str]:
-    """The token and JWKS paths of the built-in issuers -> the rule endpoint they match."""
+def endpoint_paths(issuers: Iterable[IssuerSettings]) -> dict[str, str]:
+    """The token and JWKS paths of the built-in issuers (a preset may move them) -> the rule endpoint."""
     paths: dict[str, str] = {}
-    services = issuer_names if isinstance(issuer_names, Mapping) else {}
-    for name in issuer_names:
-        settings = getattr(services.get(name), "settings", None)  # a preset moves the endpoints
-        if settings is not None:
-            paths[settings.mount_path + settings.endpoint_path("token")] = "token"
-            paths[settings.mount_path + settings.endpoint_path("jwks")] = "jwks"
-            continue
-        prefix = "" if name == "default" else f"/issuers/{name}"
-        paths[f"{prefix}/token"] = "token"
-        paths[f"{prefix}/jwks"] = "jwks"
+    for settings in issuers:
+        paths[settings.mount_path + settings.endpoint_path("token")] = "token"
+        paths[settings.mount_path + settings.endpoint_path("jwks")] = "jwks"
     return paths
 
 
@@ -354,9 +348,9 @@ def _oauth_error(rule: dict[str, Any], endpoint: str) -> web.Response:
     return web.json_response(body, status=status, headers=headers)
 
 
-def make_middleware(engine: FaultEngine, issuer_names: Iterable[str]) -> Middleware:
+def make_middleware(engine: FaultEngine, issuers: Iterable[IssuerSettings]) -> Middleware:
     """Fault rules for the issuers' ``/token`` and ``/jwks``; turns DropConnection into a closed socket."""
-    paths = endpoint_paths(issuer_names)
+    paths = endpoint_paths(issuers)
 
     @web.middleware
     async def faults_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -100,18 +100,23 @@ class AuditQuery(BaseModel):
 # -- responses (no docstrings: a model's docstring becomes its description) ------------------------------
 
 
-class Error(BaseModel):
+class _Doc(BaseModel):
+    # Built on first use (the OpenAPI document), not at import: start-up does not pay for them.
+    model_config = ConfigDict(defer_build=True)
+
+
+class Error(_Doc):
     error: str
     error_description: str
 
 
-class ClockState(BaseModel):
+class ClockState(_Doc):
     now: float = Field(description="virtual epoch seconds")
     frozen: bool
     offset_seconds: float
 
 
-class Info(BaseModel):
+class Info(_Doc):
     base_url: str
     issuers: dict[str, str]
     profile: Literal["aws", "minio"]
@@ -119,12 +124,12 @@ class Info(BaseModel):
     clock: ClockState
 
 
-class MintedToken(BaseModel):
+class MintedToken(_Doc):
     token: str = Field(description="a signed JWT")
     issuer: str
 
 
-class KeyMeta(BaseModel):
+class KeyMeta(_Doc):
     kid: str
     alg: str
     kty: str
@@ -139,8 +144,10 @@ class KeyMeta(BaseModel):
 class KeysByIssuer(RootModel[dict[str, list[KeyMeta]]]):
     """issuer name -> its keys (published and unpublished)"""
 
+    model_config = ConfigDict(defer_build=True)
 
-class AuditRecord(BaseModel):
+
+class AuditRecord(_Doc):
     model_config = ConfigDict(extra="allow")
 
     id: int
@@ -149,11 +156,11 @@ class AuditRecord(BaseModel):
     severity: str
 
 
-class AuditPage(BaseModel):
+class AuditPage(_Doc):
     records: list[AuditRecord]
 
 
-class Revocation(BaseModel):
+class Revocation(_Doc):
     id: int
     created_at: float
     by: str
@@ -163,11 +170,11 @@ class Revocation(BaseModel):
     source: str | None = None
 
 
-class RevocationList(BaseModel):
+class RevocationList(_Doc):
     revocations: list[Revocation]
 
 
-class FaultRule(BaseModel):
+class FaultRule(_Doc):
     model_config = ConfigDict(extra="allow")
 
     id: str
@@ -180,15 +187,15 @@ class FaultRule(BaseModel):
     description: str = ""
 
 
-class FaultList(BaseModel):
+class FaultList(_Doc):
     faults: list[FaultRule]
 
 
-class FaultsCleared(BaseModel):
+class FaultsCleared(_Doc):
     removed: int
 
 
-class BreakGlassState(BaseModel):
+class BreakGlassState(_Doc):
     model_config = ConfigDict(extra="allow")
 
     role: str
@@ -199,11 +206,11 @@ class BreakGlassState(BaseModel):
     armed_by: str | None = None
 
 
-class BreakGlassList(BaseModel):
+class BreakGlassList(_Doc):
     roles: list[BreakGlassState]
 
 
-class PolicyDecision(BaseModel):
+class PolicyDecision(_Doc):
     model_config = ConfigDict(extra="allow")
 
     decision: str
@@ -212,7 +219,7 @@ class PolicyDecision(BaseModel):
     statements: list[JsonObject]
 
 
-class Simulation(BaseModel):
+class Simulation(_Doc):
     role_arn: str
     action: str
     resource: str
@@ -224,7 +231,7 @@ class Simulation(BaseModel):
     allowed: bool
 
 
-class Role(BaseModel):
+class Role(_Doc):
     model_config = ConfigDict(extra="allow")
 
     arn: str
@@ -236,12 +243,12 @@ class Role(BaseModel):
     policies: JsonObject = Field(default_factory=dict)
 
 
-class RoleList(BaseModel):
+class RoleList(_Doc):
     roles: list[Role]
 
 
 class AnyObject(RootModel[dict[str, Any]]):
-    pass
+    model_config = ConfigDict(defer_build=True)
 
 
 #: Every response model, always in the document (undocumented routes answer AnyObject).
