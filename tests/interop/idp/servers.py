@@ -80,10 +80,24 @@ class Process:
         raise RuntimeError(f"{what} not ready after {timeout:.0f} s:\n{tail(self.log)}")
 
 
+def die_with_parent() -> None:
+    """Child side of fork: SIGTERM when the test process dies, so no IdP outlives a crashed session."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def spawn(cmd: list[str], log: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None) -> Process:
     out = log.open("wb")
     proc = subprocess.Popen(  # noqa: S603 - our own fixed command lines
-        cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env={**os.environ, **(env or {})}, start_new_session=True
+        cmd,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+        preexec_fn=die_with_parent,  # only prctl: safe between fork and exec
     )
     return Process(proc, log)
 
