@@ -43,6 +43,8 @@ STSMOCK_BIN = MAIN_VENV_BIN / "stsmock"
 PEERS_VENV = BENCH / ".venv-peers"
 MOTO_BIN = PEERS_VENV / "bin" / "moto_server"
 O2_JS = BENCH / "node_modules" / "oauth2-mock-server" / "dist" / "oauth2-mock-server.mjs"
+FLOOR_PY = BENCH / "floor.py"
+FLOOR = "aiohttp floor"
 
 CLIENT_ID, CLIENT_SECRET = "stsmock-dev", "stsmock-dev-secret"
 BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
@@ -157,7 +159,7 @@ def cpu_seconds(pid: int) -> float:
 @dataclass
 class Spec:
     name: str
-    kind: str  # stsmock | moto | oauth2-mock-server
+    kind: str  # stsmock | moto | oauth2-mock-server | aiohttp-floor
     config: Path | None = None
     reuse_data_dir: Path | None = None  # for "warm" stsmock starts
     no_pyc: bool = False  # stsmock: honour PYTHONDONTWRITEBYTECODE / no bytecode cache (compile from source)
@@ -204,6 +206,8 @@ class Server:
             return argv, "/healthz"
         if k == "moto":
             return [str(MOTO_BIN), "-H", "127.0.0.1", "-p", str(self.port)], "/moto-api/"
+        if k == "aiohttp-floor":  # same interpreter and aiohttp as stsmock
+            return [sys.executable, str(FLOOR_PY), "--port", str(self.port)], "/healthz"
         if k == "oauth2-mock-server":
             return ["node", str(O2_JS), "-a", "127.0.0.1", "-p", str(self.port)], "/.well-known/openid-configuration"
         raise ValueError(k)
@@ -618,6 +622,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "stsmock, 10k roles + 100 issuers": Spec("stsmock, 10k roles + 100 issuers", "stsmock", scaled_cfg),
             "moto": Spec("moto", "moto"),
             "oauth2-mock-server": Spec("oauth2-mock-server", "oauth2-mock-server"),
+            FLOOR: Spec(FLOOR, "aiohttp-floor"),
         }
 
         # 1. startup-to-ready (median of N), each spawn on a fresh port
@@ -631,6 +636,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "stsmock (fresh data dir, no .pyc)": Spec("stsmock-nopyc", "stsmock", no_pyc=True),
             "moto": specs["moto"],
             "oauth2-mock-server": specs["oauth2-mock-server"],
+            FLOOR: specs[FLOOR],
         }
         for key, spec in startup_specs.items():
             log(f"startup x{n}: {key} (load {loadavg()})")
@@ -649,6 +655,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "stsmock, 10k roles + 100 issuers",
             "moto",
             "oauth2-mock-server",
+            FLOOR,
         ):
             srv = Server(specs[key], workdir, args.pin)
             servers.append(srv)
@@ -665,7 +672,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         arwwi = Request("POST", "/", FORM, arwwi_bodies(tokens))
 
         plan = [
-            ("sts-arwwi", "STS AssumeRoleWithWebIdentity (POST /)", arwwi, ["stsmock", "moto"]),
+            ("sts-arwwi", "STS AssumeRoleWithWebIdentity (POST /)", arwwi, ["stsmock", "moto", FLOOR]),
             (
                 "token",
                 "Token endpoint, client_credentials, RS256 (POST /token)",
@@ -766,12 +773,12 @@ def render(res: dict[str, Any]) -> str:
         "",
     ]
     ratio_pairs = {
-        "sts-arwwi": ("stsmock", "moto", "stsmock vs moto"),
-        "token": ("stsmock-RS256", "oauth2-mock-server", "stsmock vs oauth2-mock-server"),
-        "jwks": ("stsmock", "oauth2-mock-server", "stsmock vs oauth2-mock-server"),
-        "token-alg": ("stsmock-ES256", "stsmock-RS256", "ES256 vs RS256"),
-        "workers": ("stsmock --workers 2", "stsmock", "--workers 2 vs one process"),
-        "scale": ("stsmock, 10k roles + 100 issuers", "stsmock", "10k roles vs default config"),
+        "sts-arwwi": [("stsmock", "moto", "stsmock vs moto"), ("stsmock", FLOOR, "stsmock vs the bare aiohttp floor")],
+        "token": [("stsmock-RS256", "oauth2-mock-server", "stsmock vs oauth2-mock-server")],
+        "jwks": [("stsmock", "oauth2-mock-server", "stsmock vs oauth2-mock-server")],
+        "token-alg": [("stsmock-ES256", "stsmock-RS256", "ES256 vs RS256")],
+        "workers": [("stsmock --workers 2", "stsmock", "--workers 2 vs one process")],
+        "scale": [("stsmock, 10k roles + 100 issuers", "stsmock", "10k roles vs default config")],
     }
     for sid, sc in res["scenarios"].items():
         out += [
@@ -788,8 +795,10 @@ def render(res: dict[str, Any]) -> str:
                 f"| {c['server']} | {c['concurrency']} | {c['rps']:,.0f}{capped} | {c['p50_ms']:.2f} | "
                 f"{c['p99_ms']:.2f} | {c['errors']} | {c['server_cpu_pct']:.0f} | {_num(c['gen_cpu_pct'])} |"
             )
-        a, b, label = ratio_pairs[sid]
-        out += ["", ratio_line(sc["cells"], a, b, label), ""]
+        out.append("")
+        for a, b, label in ratio_pairs[sid]:
+            out.append(ratio_line(sc["cells"], a, b, label))
+        out.append("")
         errs = [c for c in sc["cells"] if c["errors"]]
         for c in errs:
             out.append(f"- first error from {c['server']} c={c['concurrency']}: `{c['first_error'][:160]}`")
@@ -809,7 +818,8 @@ def render(res: dict[str, Any]) -> str:
         "database); 'warm data dir' reuses one (keys already on disk). stsmock's modules are an editable "
         "install; rows without 'no .pyc' use a bytecode cache primed by an unmeasured first spawn (what a "
         "normal install has); 'no .pyc' compiles them from source on every start (PYTHONDONTWRITEBYTECODE=1). moto: `/moto-api/`; "
-        "oauth2-mock-server: `/.well-known/openid-configuration`; stsmock: `/healthz`.",
+        "oauth2-mock-server: `/.well-known/openid-configuration`; stsmock and the aiohttp floor "
+        "(`bench/floor.py`: the same Python and aiohttp, one fixed answer): `/healthz`.",
         "",
         "## Memory (VmRSS, whole process tree)",
         "",

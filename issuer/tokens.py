@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from issuer import jwt, presets
 from issuer.claims import audience_value, client_audience, extra_claims
 from issuer.errors import invalid_scope
+from issuer.keys import KeyManager
+from issuer.ports import AuditSink, Clock, Revocations, StateStore
 from issuer.settings import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_CLIENT_CREDENTIALS,
@@ -22,10 +24,8 @@ from issuer.settings import (
     GRANT_PASSWORD,
     GRANT_REFRESH_TOKEN,
     ClientSettings,
+    IssuerSettings,
 )
-
-if TYPE_CHECKING:
-    from issuer.service import IssuerService
 
 TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 TOKEN_TYPE_REFRESH = "urn:ietf:params:oauth:token-type:refresh_token"
@@ -126,8 +126,23 @@ class Issue:
     issued_token_type: str | None = None
 
 
+class TokenIssuer(Protocol):
+    """The parts of an issuer that token issuance uses (not the whole service: no import cycle)."""
+
+    settings: IssuerSettings
+    issuer_url: str
+    keys: KeyManager
+    clock: Clock
+    store: StateStore
+    audit: AuditSink
+    revocations: Revocations
+    preset: presets.Preset
+
+    def shape_context(self, **fields: Any) -> presets.ShapeContext: ...
+
+
 class TokenFactory:
-    def __init__(self, service: IssuerService) -> None:
+    def __init__(self, service: TokenIssuer) -> None:
         self.svc = service
 
     # -- state helpers ---------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Policy simulation: would this token (or these claims) get this role, and may it do X?
 
-Runs the same trust evaluation the STS runs for AssumeRoleWithWebIdentity and
-the same permission intersection it runs for minted credentials, but mints
+A thin adapter over the STS's own decision steps (:mod:`stsproxy.steps`, the
+functions AssumeRoleWithWebIdentity calls) and its permission intersection
+(:mod:`stsproxy.permissions`), so it cannot disagree with the STS; it mints
 nothing and records no session. With a real token the token is verified first
 (signature, expiry, issuer...); with ``claims`` a synthetic verified token is
 built for a built-in issuer, so policies can be explored without signing.
@@ -15,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stsproxy.context import SOURCE_IDENTITY_CLAIM, session_tags
+from stsproxy import steps
 from stsproxy.errors import StsError
-from stsproxy.policy import PolicyDecision, RequestContext, evaluate_trust
-from stsproxy.service import WEB_IDENTITY_ACTION
+from stsproxy.policy import PolicyDecision
+from stsproxy.sessions import role_session, token_identity
 from stsproxy.verify import VerifiedToken
 
 if TYPE_CHECKING:
@@ -90,85 +91,101 @@ def synthetic_token(runtime: Runtime, issuer_name: str, claims: dict[str, Any]) 
     )
 
 
+def _rejected(result: dict[str, Any], exc: StsError, token: dict[str, Any]) -> dict[str, Any]:
+    result.update(
+        token={**token, "valid": False, "code": exc.code, "check": exc.check, "message": exc.message},
+        trust={
+            "decision": "NotEvaluated",
+            "allowed": False,
+            "reason": f"token rejected: {exc.message}",
+            "statements": [],
+        },
+        permissions=None,
+        allowed=False,
+    )
+    return result
+
+
 async def simulate(runtime: Runtime, body: SimulateBody) -> dict[str, Any]:
-    """The decision for ``body``; raises SimulationError for requests that cannot be simulated."""
-    sts = runtime.sts
-    role = sts.roles.by_arn(body.role_arn)
+    """The decision for ``body``; raises SimulationError for requests that cannot be simulated.
+
+    Runs the STS's own steps (:mod:`stsproxy.steps`) in the STS's order: the token
+    checks and ``revoked``, the session facts (tags, ``sts:DurationSeconds``,
+    condition keys), the trust decision, the session policies and the packed
+    size; then the permission check the minted credentials would get.
+    """
+    plane = runtime.sts.plane
+    role = plane.roles.by_arn(body.role_arn)
     if role is None:
         raise SimulationError(404, "not_found", f"no role with ARN {body.role_arn!r}")
     result: dict[str, Any] = {"role_arn": role.arn, "action": body.action, "resource": body.resource}
     if body.token is not None:
-        try:
-            verified = await sts.verifier.verify(body.token)
-        except StsError as exc:
-            result.update(
-                token={"valid": False, "code": exc.code, "check": exc.check, "message": exc.message},
-                trust={
-                    "decision": "NotEvaluated",
-                    "allowed": False,
-                    "reason": f"token rejected: {exc.message}",
-                    "statements": [],
-                },
-                permissions=None,
-                allowed=False,
-            )
-            return result
-        result["token"] = {
-            "valid": True,
-            "iss": verified.issuer.issuer,
-            "sub": verified.claims.get("sub"),
-            "aud": verified.audience,
-        }
+        verdict = await steps.token_verdict(plane.verifier, plane.revocations, body.token)
+        if verdict.verified is None:
+            assert verdict.failed is not None
+            return _rejected(result, verdict.failed, {})
+        verified = verdict.verified
+        token_json: dict[str, Any] = {"valid": True}
     else:
         verified = synthetic_token(runtime, body.issuer, dict(body.claims or {}))
-        result["token"] = {
-            "synthetic": True,
-            "iss": verified.issuer.issuer,
-            "sub": verified.claims.get("sub"),
-            "aud": verified.audience,
-        }
-    claims = verified.claims
-    try:
-        tags, transitive = session_tags(claims)
-    except ValueError as exc:
-        raise SimulationError(400, "invalid_request", f"session tags: {exc}") from None
-    source_identity = claims.get(SOURCE_IDENTITY_CLAIM)
-    duration = body.duration_seconds or role.settings.default_session_duration or min(3600, role.max_session_duration)
-    context = sts._trust_context(verified, body.session_name, tags, transitive, source_identity, duration)
-    context.update(body.context)
-    principal = {"Federated": (sts.provider_arn(verified), verified.issuer.issuer)}
-    trust = evaluate_trust(role.trust, RequestContext(action=WEB_IDENTITY_ACTION, principal=principal, context=context))
-    trust_json = decision_json(trust)
-    if trust.allowed:
-        for extra_action, needed in (("sts:TagSession", bool(tags)), ("sts:SetSourceIdentity", bool(source_identity))):
-            if needed:
-                extra = evaluate_trust(
-                    role.trust, RequestContext(action=extra_action, principal=principal, context=context)
-                )
-                if not extra.allowed:
-                    trust_json = {**decision_json(extra), "action": extra_action}
-                    break
-    result["trust"] = trust_json
+        token_json = {"synthetic": True}
+        try:
+            steps.check_token_revocation(plane.revocations, verified)
+        except StsError as exc:
+            return _rejected(result, exc, token_json)
+    result["token"] = {
+        **token_json,
+        "iss": verified.issuer.issuer,
+        "sub": verified.claims.get("sub"),
+        "aud": verified.audience,
+    }
     policy = body.session_policy
     if isinstance(policy, dict):
         policy = json.dumps(policy)
-    partition, account = sts.settings.partition, sts.settings.account_id
-    session = {
-        "kind": "web-identity",
-        "role_arn": role.arn,
-        "arn": f"arn:{partition}:sts::{account}:assumed-role/{role.name}/{body.session_name}",
-        "user_id": f"{role.role_id}:{body.session_name}",
-        "sub": claims.get("sub"),
-        "aud": verified.audience,
-        "provider": verified.issuer.provider_id,
-        "tags": tags or None,
-        "policy": [policy] if policy else None,
-        "policy_arns": list(body.policy_arns) or None,
-    }
     try:
-        permissions = sts.caller_permissions(session, body.action, body.resource, body.context)
+        facts = steps.web_identity_facts(
+            plane.settings,
+            verified,
+            role,
+            session_name=body.session_name,
+            requested_duration=body.duration_seconds,
+            profile=role.profile,
+            now=plane.clock.now(),
+            time_keys=plane.time_keys(),
+        )
+        context = {**facts.context, **body.context}
+        trust, trust_action = steps.evaluate_role_trust(
+            role,
+            steps.WEB_IDENTITY_ACTION,
+            facts.principal,
+            context,
+            tagging=bool(facts.tags),
+            sourcing=bool(facts.source_identity),
+        )
+        policies = steps.session_policies(plane.roles, policy, body.policy_arns)
+        steps.packed_size(policies, facts.tags, facts.transitive, report=False)
+        session = role_session(
+            plane.settings,
+            "web-identity",
+            role,
+            facts.session_name,
+            token_identity(verified),
+            tags=facts.tags,
+            transitive=facts.transitive,
+            source_identity=facts.source_identity,
+            policy=policy,
+            policy_arns=body.policy_arns,
+            profile=role.profile,
+            chained=False,
+        )
+        permissions = plane.permissions.evaluate(session, body.action, body.resource, body.context)
     except StsError as exc:
         raise SimulationError(400, "invalid_request", f"{exc.code}: {exc.message}") from None
+    trust_json = decision_json(trust)
+    if trust_action != steps.WEB_IDENTITY_ACTION:
+        trust_json["action"] = trust_action
+    result["trust"] = trust_json
+    result["duration_seconds"] = facts.duration
     result["permissions"] = decision_json(permissions)
     result["session_policies"] = bool(policy or body.policy_arns)
     if role.settings.break_glass is not None:

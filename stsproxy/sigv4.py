@@ -19,18 +19,17 @@ import email.utils
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import botocore.auth
 from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
-from stsproxy.credentials import SessionTokenCodec
+from stsproxy.auth import CredentialResolver
+from stsproxy.auth import session_credential_resolver as session_credential_resolver  # its old home
 from stsproxy.errors import (
-    ExpiredToken,
     IncompleteSignature,
-    InvalidClientTokenId,
     MissingAuthenticationToken,
     RequestExpired,
     SignatureDoesNotMatch,
@@ -45,8 +44,6 @@ SIGNATURE_MISMATCH_MESSAGE = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 )
-INVALID_TOKEN_MESSAGE = "The security token included in the request is invalid."
-EXPIRED_TOKEN_MESSAGE = "The security token included in the request is expired"
 MISSING_AUTH_MESSAGE = "Request is missing Authentication Token"
 
 
@@ -98,12 +95,6 @@ class SigV4Auth:
     session_token: str | None
     presigned: bool
     expires: int | None
-
-
-class CredentialResolver(Protocol):
-    """Maps an access key (+ session token) to its secret and session, or raises an StsError."""
-
-    def resolve(self, access_key: str, session_token: str | None, now: float) -> tuple[str, dict[str, Any]]: ...
 
 
 # --------------------------------------------------------------------------- parsing
@@ -387,45 +378,3 @@ def authenticate(
     secret, session = resolver.resolve(auth.access_key, auth.session_token, now)
     verify(req, auth, secret, now=now, expected_service=expected_service)
     return auth, session
-
-
-# --------------------------------------------------------------------------- credential resolution
-
-
-class _SessionCredentialResolver:
-    def __init__(self, codec: SessionTokenCodec, static_keys: Mapping[str, tuple[str, dict[str, Any]]]) -> None:
-        self._codec = codec
-        self._static = dict(static_keys)
-
-    def resolve(self, access_key: str, session_token: str | None, now: float) -> tuple[str, dict[str, Any]]:
-        static = self._static.get(access_key)
-        if static is not None:
-            if session_token:
-                raise InvalidClientTokenId(INVALID_TOKEN_MESSAGE, check="sigv4-static-key-token")
-            secret, session = static
-            return secret, dict(session)
-        if not access_key.startswith("ASIA"):
-            raise InvalidClientTokenId(INVALID_TOKEN_MESSAGE, check="sigv4-unknown-key")
-        if not session_token:
-            raise InvalidClientTokenId(INVALID_TOKEN_MESSAGE, check="sigv4-session-token")
-        payload = self._codec.open(session_token)
-        secret = payload.pop("sk", None)
-        exp = payload.get("exp")
-        if payload.get("ak") != access_key or not isinstance(secret, str):
-            raise InvalidClientTokenId(INVALID_TOKEN_MESSAGE, check="sigv4-session-token")
-        if not isinstance(exp, int | float) or isinstance(exp, bool):
-            raise InvalidClientTokenId(INVALID_TOKEN_MESSAGE, check="sigv4-session-token")
-        if exp <= now:
-            raise ExpiredToken(EXPIRED_TOKEN_MESSAGE, check="sigv4-expired", detail={"exp": exp})
-        return secret, payload
-
-
-def session_credential_resolver(
-    codec: SessionTokenCodec, *, static_keys: Mapping[str, tuple[str, dict[str, Any]]] | None = None
-) -> CredentialResolver:
-    """Resolver for credentials we minted (stateless, via the sealed token) plus static long-term keys.
-
-    The returned session dict is the token payload *without* the secret (``sk``),
-    so it can be logged or stored safely. Revocation is the caller's job.
-    """
-    return _SessionCredentialResolver(codec, static_keys or {})

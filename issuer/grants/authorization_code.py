@@ -11,7 +11,7 @@ from typing import Any
 
 from issuer import pkce
 from issuer.errors import invalid_grant
-from issuer.grants import TokenContext
+from issuer.grants.base import TokenContext
 from issuer.settings import GRANT_AUTHORIZATION_CODE
 from issuer.tokens import Issue, Subject, digest
 

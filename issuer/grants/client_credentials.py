@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from issuer.errors import OAuthError
-from issuer.grants import TokenContext
+from issuer.grants.base import TokenContext
 from issuer.settings import GRANT_CLIENT_CREDENTIALS
 from issuer.tokens import Issue, Subject, parse_scope
 

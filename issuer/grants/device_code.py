@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from issuer.errors import OAuthError, invalid_grant
-from issuer.grants import TokenContext
+from issuer.grants.base import TokenContext
 from issuer.settings import GRANT_DEVICE_CODE
 from issuer.tokens import Issue, Subject, digest
 

@@ -6,7 +6,7 @@ import hmac
 from typing import Any
 
 from issuer.errors import invalid_grant
-from issuer.grants import TokenContext
+from issuer.grants.base import TokenContext
 from issuer.settings import GRANT_PASSWORD
 from issuer.tokens import Issue, Subject, parse_scope
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from issuer.errors import invalid_grant, invalid_scope
-from issuer.grants import TokenContext
+from issuer.grants.base import TokenContext
 from issuer.settings import GRANT_REFRESH_TOKEN
 from issuer.tokens import Issue, Subject, digest
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from issuer.claims import PROTOCOL_CLAIMS
 from issuer.errors import OAuthError, invalid_request
-from issuer.grants import TokenContext
+from issuer.grants.base import TokenContext
 from issuer.settings import GRANT_TOKEN_EXCHANGE
 from issuer.tokens import TOKEN_TYPE_ACCESS, TOKEN_TYPE_ID, TOKEN_TYPE_JWT, Issue, Subject, parse_scope
 

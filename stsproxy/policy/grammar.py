@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from stsproxy.errors import MalformedPolicyDocument
-from stsproxy.policy.size import minify
+from stsproxy.policy.text import minify
 
 PolicyKind = Literal["identity", "trust", "session", "resource"]
 PrincipalSpec = dict[str, tuple[str, ...]] | Literal["*"]

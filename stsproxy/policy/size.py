@@ -8,54 +8,26 @@ packed model here is our own, documented and deterministic (see
 
 from __future__ import annotations
 
-import json
 import math
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stsproxy.errors import PackedPolicyTooLarge
+from stsproxy.policy.grammar import Policy
+from stsproxy.policy.text import minified_length, minify
 
-if TYPE_CHECKING:
-    from stsproxy.policy.grammar import Policy
+__all__ = [
+    "PACKED_BUDGET_BYTES",
+    "ensure_packed_size",
+    "minified_length",
+    "minify",
+    "packed_payload",
+    "packed_policy_size",
+]
 
 #: Bytes of zlib output that count as 100% of the packed budget.
 PACKED_BUDGET_BYTES = 2560
-
-_WHITESPACE = frozenset(" \t\n\r")
-
-
-def minify(doc: str | Mapping[str, Any]) -> str:
-    """Drop whitespace outside JSON strings; dicts are dumped compactly.
-
-    Works on text that is not valid JSON too, so it can size a document
-    before (or without) parsing it.
-    """
-    if not isinstance(doc, str):
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
-    out: list[str] = []
-    in_string = False
-    escaped = False
-    for ch in doc:
-        if in_string:
-            out.append(ch)
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-            out.append(ch)
-        elif ch not in _WHITESPACE:
-            out.append(ch)
-    return "".join(out)
-
-
-def minified_length(doc: str | Mapping[str, Any]) -> int:
-    """Characters without whitespace outside strings: what the 2048-char session limit counts."""
-    return len(minify(doc))
 
 
 def _policy_text(policy: Policy | str | Mapping[str, Any]) -> str:

@@ -38,10 +38,11 @@ import aiohttp
 from .. import protocol
 from ..decision import DecisionRecord
 from ..errors import IDPCommunicationError, InternalFailure, InvalidParameterValue, UpstreamError
-from ..ports import AuditSink, Clock
+from ..ports import AuditSink, Clock, TokenFacts
 from ..roles import Role
 from ..settings import BrokerSettings, RoleUpstreamSettings, UpstreamSettings
-from . import minio_admin
+from ..validation import WebIdentityRequest
+from .minio_admin import revoke_targets, revoke_tokens
 from .wire import (
     RAW_LIMIT,
     assumed_role_arn_fallback,
@@ -153,8 +154,8 @@ class UpstreamForwarder:
         self,
         *,
         role: Role,
-        request: Any,
-        verified: Any,
+        request: WebIdentityRequest,
+        verified: TokenFacts,
         profile: str,
         duration: int,
         record: DecisionRecord,
@@ -286,7 +287,7 @@ class UpstreamForwarder:
             source_identity=parsed["SourceIdentity"] or None,
         )
 
-    def _policy(self, config: RoleUpstreamSettings, request: Any) -> str | None:
+    def _policy(self, config: RoleUpstreamSettings, request: WebIdentityRequest) -> str | None:
         """The one ``Policy`` sent upstream.
 
         An upstream STS takes a single session policy, and the intersection of two
@@ -314,7 +315,9 @@ class UpstreamForwarder:
                 return str(request.policy)
         return None
 
-    def _token(self, config: RoleUpstreamSettings, role: Role, request: Any, verified: Any) -> str:
+    def _token(
+        self, config: RoleUpstreamSettings, role: Role, request: WebIdentityRequest, verified: TokenFacts
+    ) -> str:
         if config.mode == "passthrough":
             return str(request.web_identity_token)
         broker = config.broker
@@ -330,7 +333,7 @@ class UpstreamForwarder:
 
     # -- upstream revocation (MinIO) ------------------------------------------------------
     def minio_revoke_targets(self) -> list[UpstreamSettings]:
-        return minio_admin.revoke_targets(self.upstreams)
+        return revoke_targets(self.upstreams)
 
     def on_revoke(self, revocation: Mapping[str, Any]) -> None:
         """Registry hook (sync, any thread): schedule best-effort upstream revocations."""
@@ -365,5 +368,5 @@ class UpstreamForwarder:
                 )
 
     async def revoke_minio(self, upstream: UpstreamSettings, revocation: Mapping[str, Any]) -> dict[str, Any]:
-        """Best-effort MinIO ``revoke-tokens`` call; see :func:`minio_admin.revoke_tokens`."""
-        return await minio_admin.revoke_tokens(self._post, self.audit, upstream, revocation)
+        """Best-effort MinIO ``revoke-tokens`` call; see :func:`.minio_admin.revoke_tokens`."""
+        return await revoke_tokens(self._post, self.audit, upstream, revocation)

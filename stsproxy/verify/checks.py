@@ -1,0 +1,397 @@
+"""The token checks, in order: one function per named check.
+
+:data:`CHECKS` is the pipeline the verifier runs, and the list the console's
+decoder shows. A check reads and fills a :class:`TokenUnderTest`; the first
+failure raises the mapped :mod:`stsproxy.errors` class carrying the check's
+name, which the audit record and debug responses expose. The names are part
+of the contract (audit fields, docs, tests): never rename one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+from joserfc import jws
+from joserfc.errors import JoseError, SecurityWarning
+from joserfc.jwk import import_key
+
+from ..errors import ExpiredTokenException, IDPCommunicationError, InvalidIdentityToken
+from ..settings import TokenValidationSettings
+from .jwks import IdpUnreachable, JwksCache, JwksEntry
+from .model import TrustedIssuer
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+_EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521", "ES256K": "secp256k1"}
+_OKP_CURVES = {"EdDSA": ("Ed25519", "Ed448"), "Ed25519": ("Ed25519",), "Ed448": ("Ed448",)}
+
+
+class VerifyEnv(Protocol):
+    """What the checks need from the verifier: settings, the clock, issuers, keys, algorithms."""
+
+    settings: TokenValidationSettings
+    jwks: JwksCache
+
+    def now(self) -> float: ...
+
+    def trusted(self, iss: str) -> TrustedIssuer | None: ...
+
+    def registry(self, alg: str) -> jws.JWSRegistry: ...
+
+
+@dataclass(slots=True)
+class TokenUnderTest:
+    """The token as the checks have taken it apart so far."""
+
+    token: str
+    raw: bytes
+    parts: list[str] = field(default_factory=list)
+    header: dict[str, Any] = field(default_factory=dict)
+    claims: dict[str, Any] = field(default_factory=dict)
+    alg: str = ""
+    kid: str | None = None
+    issuer: TrustedIssuer | None = None
+    entry: JwksEntry | None = None
+    fetched_now: bool = False
+    candidates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    key: Any = None
+    audience: str = ""
+
+    @property
+    def iss(self) -> str:
+        return self.issuer.issuer if self.issuer is not None else str(self.claims.get("iss", ""))
+
+
+def fail(message: str, check: str, **detail: Any) -> InvalidIdentityToken:
+    return InvalidIdentityToken(message, check=check, detail={k: v for k, v in detail.items() if v is not None})
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:  # parser differentials on duplicate members are an attack surface
+            raise ValueError(f"duplicate member {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _b64_json(segment: str, what: str) -> dict[str, Any]:
+    if not segment or not _B64URL.fullmatch(segment):
+        raise fail(f"Invalid JWT: the {what} is not base64url", "token-format")
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise fail(f"Invalid JWT: the {what} is not valid JSON ({exc})", "token-format") from None
+    if not isinstance(value, dict):
+        raise fail(f"Invalid JWT: the {what} is not a JSON object", "token-format")
+    return value
+
+
+def key_matches_alg(jwk: dict[str, Any], alg: str) -> bool:
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    if alg in _RSA_ALGS:
+        family_ok = kty == "RSA"
+    elif alg in _EC_CURVES:
+        family_ok = kty == "EC" and crv == _EC_CURVES[alg]
+    elif alg in _OKP_CURVES:
+        family_ok = kty == "OKP" and crv in _OKP_CURVES[alg]
+    else:
+        family_ok = False
+    if not family_ok:
+        return False
+    if "alg" in jwk and jwk["alg"] != alg:
+        return False
+    return jwk.get("use", "sig") == "sig"
+
+
+def _describe(jwk: dict[str, Any]) -> str:
+    parts = [f"kty {jwk.get('kty')}"]
+    for name in ("crv", "alg", "use"):
+        if name in jwk:
+            parts.append(f"{name} {jwk[name]}")
+    return ", ".join(parts)
+
+
+def _numeric(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise fail(f"Invalid claim {name}: must be a NumericDate", name)
+    return float(value)
+
+
+def _unreachable(issuer: TrustedIssuer, exc: IdpUnreachable) -> IDPCommunicationError:
+    return IDPCommunicationError(
+        f"Couldn't retrieve verification key from your identity provider {issuer.issuer}, "
+        "please reference AssumeRoleWithWebIdentity documentation for requirements",
+        check="jwks-fetch",
+        detail={"iss": issuer.issuer, "reason": str(exc)},
+    )
+
+
+def _candidates(entry: JwksEntry, t: TokenUnderTest) -> list[tuple[int, dict[str, Any]]]:
+    """Keys the token may name: by kid, or (no kid) every key usable with its alg, which must be one."""
+    if t.kid is not None:
+        return [(i, k) for i, k in enumerate(entry.keys) if k.get("kid") == t.kid]
+    usable = [(i, k) for i, k in enumerate(entry.keys) if key_matches_alg(k, t.alg)]
+    if len(usable) > 1:
+        raise fail(
+            f"Token has no kid and the JWKS of {t.iss} has {len(usable)} keys usable with {t.alg}",
+            "kid-known",
+            iss=t.iss,
+            alg=t.alg,
+        )
+    return usable
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def token_size(t: TokenUnderTest, env: VerifyEnv) -> None:
+    limit = env.settings.max_token_bytes
+    if len(t.raw) > limit:
+        raise fail(f"Invalid JWT: token is {len(t.raw)} bytes, more than the allowed {limit}", "token-size")
+
+
+def token_format(t: TokenUnderTest, env: VerifyEnv) -> None:
+    parts = t.token.split(".")
+    if len(parts) == 5:
+        raise fail("Invalid JWT: encrypted (JWE) tokens are not supported, expected a signed JWS", "token-format")
+    if len(parts) != 3:
+        raise fail(f"Invalid JWT: expected 3 dot-separated parts, got {len(parts)}", "token-format")
+    t.parts = parts
+    header = t.header = _b64_json(parts[0], "header")
+    t.claims = _b64_json(parts[1], "payload")
+    if not _B64URL.fullmatch(parts[2]):
+        raise fail("Invalid JWT: the signature is not base64url", "token-format")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or not alg:
+        raise fail("Invalid JWT: the header has no 'alg'", "token-format")
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise fail("Invalid JWT: the header's 'kid' must be a string", "token-format")
+    if "crit" in header:
+        raise fail("Invalid JWT: critical header parameters are not supported", "token-format")
+    t.alg, t.kid = alg, kid
+
+
+def alg_none(t: TokenUnderTest, env: VerifyEnv) -> None:
+    if t.alg.lower() == "none":
+        raise fail("Invalid JWT: alg 'none' is not allowed; the token must be signed", "alg-none")
+
+
+def issuer_trusted(t: TokenUnderTest, env: VerifyEnv) -> None:
+    iss = t.claims.get("iss")
+    if not isinstance(iss, str) or not iss:
+        raise fail("Missing a required claim: iss", "issuer-trusted")
+    t.issuer = env.trusted(iss)
+    if t.issuer is None:
+        raise fail(f"No OpenIDConnect provider found in your account for {iss}", "issuer-trusted", iss=iss)
+
+
+def alg_allowed(t: TokenUnderTest, env: VerifyEnv) -> None:
+    alg, issuer = t.alg, t.issuer
+    assert issuer is not None
+    if alg.upper().startswith("HS"):
+        raise fail(
+            f"{alg} is not allowed: symmetric algorithms cannot be verified against public keys",
+            "alg-allowed",
+            iss=issuer.issuer,
+            alg=alg,
+        )
+    if alg not in issuer.algorithms or alg not in jws.JWSRegistry.algorithms:
+        raise fail(
+            f"Algorithm {alg} is not allowed for {issuer.issuer} (allowed: {', '.join(issuer.algorithms)})",
+            "alg-allowed",
+            iss=issuer.issuer,
+            alg=alg,
+        )
+
+
+async def jwks_fetch(t: TokenUnderTest, env: VerifyEnv) -> None:
+    issuer = t.issuer
+    assert issuer is not None
+    try:
+        t.entry, t.fetched_now = await env.jwks.keys(issuer.issuer, issuer.jwks_source)
+    except IdpUnreachable as exc:
+        raise _unreachable(issuer, exc) from exc
+
+
+async def kid_known(t: TokenUnderTest, env: VerifyEnv) -> None:
+    """The key the token names; an unknown kid earns one rate-limited refetch (keys may have rotated)."""
+    issuer, entry = t.issuer, t.entry
+    assert issuer is not None and entry is not None
+    candidates = _candidates(entry, t)
+    if not candidates and not t.fetched_now:
+        try:
+            refetched = await env.jwks.refetch(issuer.issuer, issuer.jwks_source)
+        except IdpUnreachable as exc:
+            raise _unreachable(issuer, exc) from exc
+        if refetched is not None:
+            t.entry = refetched
+            candidates = _candidates(refetched, t)
+    if not candidates:
+        if t.kid is None:
+            raise fail(
+                f"Token has no kid and the JWKS of {t.iss} has no key usable with {t.alg}",
+                "kid-known",
+                iss=t.iss,
+                alg=t.alg,
+            )
+        raise fail(f"No key with kid '{t.kid}' in the JWKS of {t.iss}", "kid-known", iss=t.iss, kid=t.kid)
+    t.candidates = candidates
+
+
+def alg_key_match(t: TokenUnderTest, env: VerifyEnv) -> None:
+    entry = t.entry
+    assert entry is not None
+    chosen = next(((i, k) for i, k in t.candidates if key_matches_alg(k, t.alg)), None)
+    if chosen is None:
+        raise fail(
+            f"Algorithm {t.alg} does not match the key '{t.kid}' of {t.iss} ({_describe(t.candidates[0][1])})",
+            "alg-key-match",
+            iss=t.iss,
+            kid=t.kid,
+            alg=t.alg,
+        )
+    index, jwk = chosen
+    key = entry.parsed.get(index)
+    if key is None:
+        try:
+            key = import_key(jwk)
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            raise fail(
+                f"The key '{t.kid}' in the JWKS of {t.iss} is invalid: {exc}", "alg-key-match", iss=t.iss, kid=t.kid
+            ) from None
+        entry.parsed[index] = key
+    t.key = key
+
+
+def signature(t: TokenUnderTest, env: VerifyEnv) -> None:
+    try:
+        if t.alg == "EdDSA":  # allowed on purpose by configuration; joserfc warns on every use
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SecurityWarning)
+                jws.deserialize_compact(t.token, t.key, registry=env.registry(t.alg))
+        else:
+            jws.deserialize_compact(t.token, t.key, registry=env.registry(t.alg))
+    except (JoseError, ValueError, TypeError) as exc:
+        raise InvalidIdentityToken(
+            "Invalid signature",
+            check="signature",
+            detail={"iss": t.iss, "kid": t.kid, "alg": t.alg, "reason": type(exc).__name__},
+        ) from None
+
+
+def aud(t: TokenUnderTest, env: VerifyEnv) -> None:
+    issuer, claims = t.issuer, t.claims
+    assert issuer is not None
+    value = claims.get("aud")
+    if value is None:
+        raise fail("Missing a required claim: aud", "aud", iss=issuer.issuer)
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise fail("Invalid claim aud: must be a string or an array of strings", "aud", iss=issuer.issuer)
+    if not issuer.audiences:
+        t.audience = values[0]
+        return
+    for candidate in values:
+        if candidate in issuer.audiences:
+            t.audience = candidate
+            return
+    azp = claims.get("azp")
+    if isinstance(azp, str) and azp in issuer.audiences:
+        t.audience = azp
+        return
+    raise fail("Incorrect token audience", "aud", iss=issuer.issuer, aud=values[:5])
+
+
+def exp(t: TokenUnderTest, env: VerifyEnv) -> None:
+    value = _numeric(t.claims, "exp")
+    if value is None:
+        raise fail("Missing a required claim: exp", "exp", iss=t.iss)
+    now = env.now()
+    if now > value + env.settings.leeway_seconds:
+        raise ExpiredTokenException(
+            f"Token expired: current date/time {int(now)} must be before the expiration date/time{int(value)}",
+            check="exp",
+            detail={"iss": t.iss, "exp": value, "now": now},
+        )
+
+
+def nbf(t: TokenUnderTest, env: VerifyEnv) -> None:
+    value = _numeric(t.claims, "nbf")
+    now = env.now()
+    if value is not None and value > now + env.settings.leeway_seconds:
+        raise fail(f"Token is not yet valid (nbf {int(value)} is after {int(now)})", "nbf", iss=t.iss)
+
+
+def iat(t: TokenUnderTest, env: VerifyEnv) -> None:
+    value = _numeric(t.claims, "iat")
+    now = env.now()
+    if value is not None and value > now + env.settings.leeway_seconds:
+        raise fail(f"Token was issued in the future (iat {int(value)} is after {int(now)})", "iat", iss=t.iss)
+
+
+def max_age(t: TokenUnderTest, env: VerifyEnv) -> None:
+    limit = env.settings.max_token_age_seconds
+    issued = _numeric(t.claims, "iat")
+    if limit is None or issued is None:
+        return
+    now = env.now()
+    if now - issued > limit:
+        raise ExpiredTokenException(
+            f"Token too old: {int(now - issued)}", check="max-age", detail={"iss": t.iss, "iat": issued, "now": now}
+        )
+
+
+def sub(t: TokenUnderTest, env: VerifyEnv) -> None:
+    value = t.claims.get("sub")
+    if not isinstance(value, str) or not value:
+        raise fail("Missing a required claim: sub", "sub", iss=t.iss)
+
+
+class Check(NamedTuple):
+    """One named check: the name the audit and debug messages use, a label for people, the function."""
+
+    name: str
+    label: str
+    run: Callable[[TokenUnderTest, VerifyEnv], Awaitable[None] | None]
+    is_async: bool = False
+
+
+#: The pipeline, in order. The first failing check ends it.
+CHECKS: tuple[Check, ...] = (
+    Check("token-size", "token size within limit", token_size),
+    Check("token-format", "well-formed compact JWS", token_format),
+    Check("alg-none", "signed (alg is not none)", alg_none),
+    Check("issuer-trusted", "issuer is trusted", issuer_trusted),
+    Check("alg-allowed", "algorithm allowed for the issuer", alg_allowed),
+    Check("jwks-fetch", "issuer keys (JWKS) available", jwks_fetch, is_async=True),
+    Check("kid-known", "signing key found (kid)", kid_known, is_async=True),
+    Check("alg-key-match", "key usable with the algorithm", alg_key_match),
+    Check("signature", "signature valid", signature),
+    Check("aud", "audience accepted", aud),
+    Check("exp", "not expired", exp),
+    Check("nbf", "not before (nbf)", nbf),
+    Check("iat", "not issued in the future (iat)", iat),
+    Check("max-age", "not too old (max token age)", max_age),
+    Check("sub", "has a subject", sub),
+)
