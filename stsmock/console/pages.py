@@ -1,7 +1,9 @@
 """The data behind each console page: plain values for the templates, computed from collaborators.
 
-Nothing here renders HTML; the templates do, autoescaped. The decoder and the simulator run the
-STS's own verification and decision code, so what the console shows is what the STS would do.
+Nothing here renders HTML; the templates do, autoescaped. The decoder runs the STS's own token
+steps (``stsproxy.steps.token_verdict``: every verification check, then ``revoked``) and the
+simulator the STS's decision steps (through ``stsmock.simulate``), so what the console shows is
+what the STS would do.
 """
 
 from __future__ import annotations
@@ -10,39 +12,19 @@ import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from issuer.service import IssuerService
-from stsproxy.errors import StsError
+from stsproxy import steps
 from stsproxy.roles import Role
 from stsproxy.service import StsService
-from stsproxy.verify import VerifiedToken
 
 from ..audit import AuditLog
 from ..clock import VirtualClock
 
 AUDIT_PAGE_SIZE = 200
 
-#: The verification pipeline, in order (stsproxy.verify), then the STS's revocation check.
-VERIFY_CHECKS = (
-    ("token-size", "token size within limit"),
-    ("token-format", "well-formed compact JWS"),
-    ("alg-none", "signed (alg is not none)"),
-    ("issuer-trusted", "issuer is trusted"),
-    ("alg-allowed", "algorithm allowed for the issuer"),
-    ("jwks-fetch", "issuer keys (JWKS) available"),
-    ("kid-known", "signing key found (kid)"),
-    ("alg-key-match", "key usable with the algorithm"),
-    ("signature", "signature valid"),
-    ("aud", "audience accepted"),
-    ("exp", "not expired"),
-    ("nbf", "not before (nbf)"),
-    ("iat", "not issued in the future (iat)"),
-    ("max-age", "not too old (max token age)"),
-    ("sub", "has a subject"),
-    ("revoked", "not revoked"),
-)
 TIME_CLAIMS = ("iat", "nbf", "exp", "auth_time")
 DECISIONS = (("", "any decision"), ("allow", "allow"), ("deny", "deny"))
 
@@ -112,14 +94,6 @@ class Segment:
     error: str = ""
 
 
-@dataclass
-class Verdict:
-    verified: VerifiedToken | None
-    failed: StsError | None
-    #: (state, check, meaning) with state passed | failed | not run
-    checks: list[tuple[str, str, str]] = field(default_factory=list)
-
-
 def decode_segment(segment: str) -> Any:
     raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     return json.loads(raw)
@@ -142,26 +116,6 @@ def segments(token: str) -> tuple[list[Segment], dict[str, Any]]:
     return out, claims
 
 
-async def verify(sts: StsService, token: str) -> Verdict:
-    """Run the STS's verifier and revocation check; each check passed, failed or not run."""
-    failed: StsError | None = None
-    verified = None
-    try:
-        verified = await sts.verifier.verify(token)
-        sts._check_token_revocation(verified)
-    except StsError as exc:
-        failed = exc
-    verdict = Verdict(verified=None if failed else verified, failed=failed)
-    state = "passed"
-    for check, label in VERIFY_CHECKS:
-        if failed is not None and check == failed.check:
-            verdict.checks.append(("failed", check, label))
-            state = "not run"
-        else:
-            verdict.checks.append((state, check, label))
-    return verdict
-
-
 async def decode(token: str, *, sts: StsService, clock: VirtualClock) -> dict[str, Any] | None:
     token = token.strip()
     if not token:
@@ -171,7 +125,7 @@ async def decode(token: str, *, sts: StsService, clock: VirtualClock) -> dict[st
         "segments": decoded,
         "times": [(name, claims[name]) for name in TIME_CLAIMS if name in claims],
         "now": clock.now(),
-        "verdict": await verify(sts, token),
+        "verdict": await steps.token_verdict(sts.plane.verifier, sts.plane.revocations, token),
     }
 
 
