@@ -11,9 +11,10 @@ reference samples.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -134,7 +135,10 @@ def new_request_id(profile: str) -> str:
     """A request id in the profile's format: AWS uses a UUID, MinIO upper-hex Unix nanoseconds."""
     if profile == "minio":
         return f"{time.time_ns():016X}"
-    return str(uuid.uuid4())
+    b = bytearray(os.urandom(16))  # a version-4 UUID, without building a uuid.UUID per request
+    b[6], b[8] = (b[6] & 0x0F) | 0x40, (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def content_type(profile: str) -> str:
@@ -156,9 +160,14 @@ def format_expiration(epoch: float | int | datetime) -> str:
     """
     if isinstance(epoch, datetime):
         moment = epoch.astimezone(UTC) if epoch.tzinfo else epoch.replace(tzinfo=UTC)
-    else:
-        moment = datetime.fromtimestamp(int(epoch // 1), tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _format_second(int(epoch // 1))
+
+
+@functools.lru_cache(maxsize=64)
+def _format_second(second: int) -> str:
+    """Every credential minted in the same second expires in the same second: format it once."""
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _escape(text: str) -> str:

@@ -30,7 +30,7 @@ from .sessions import SESSION_KIND
 from .settings import StsSettings
 from .steps import WEB_IDENTITY_ACTION
 from .validation import check_version_and_action
-from .verify import TokenVerifier, VerifiedToken
+from .verify import TokenVerifier
 
 __all__ = [
     "SESSION_KIND",
@@ -172,13 +172,6 @@ class StsService:
     ) -> PolicyDecision | None:
         """What a credential may do: role policies ∩ session policies. None = unrestricted static user."""
         return self.permissions.evaluate(session, action, resource, context)
-
-    def _check_token_revocation(self, verified: VerifiedToken) -> None:
-        """Kept for callers not yet moved to :func:`stsproxy.steps.token_verdict`."""
-        steps.check_token_revocation(self.revocations, verified)
-
-    def provider_arn(self, verified: VerifiedToken) -> str:
-        return steps.provider_arn(self.settings, verified)
 
     def session_for(self, access_key: str) -> dict[str, Any] | None:
         return self.store.get(SESSION_KIND, access_key)

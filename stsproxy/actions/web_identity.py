@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from .. import protocol, steps
-from ..errors import AccessDenied, InternalFailure
+from ..errors import AccessDenied, InternalFailure, StsError
 from ..plane import ActionCall, StsPlane
 from ..sessions import as_tuple, claim_policy_session, mint_session, role_session, token_identity
 from ..validation import WebIdentityRequest, validate_web_identity
@@ -28,8 +28,11 @@ async def assume_role_with_web_identity(plane: StsPlane, call: ActionCall) -> di
     req = validate_web_identity(call.params, profile=profile)
     record.note(role_arn=req.role_arn, session_name=req.role_session_name)
     role = plane.roles.by_arn(req.role_arn) if req.role_arn else None
-    record.note(**unverified_identity(req.web_identity_token))
-    verified = await plane.verifier.verify(req.web_identity_token)
+    try:
+        verified = await plane.verifier.verify(req.web_identity_token)
+    except StsError:
+        record.note(**unverified_identity(req.web_identity_token))  # a denial stays findable by subject
+        raise
     claims = verified.claims
     record.note(
         claims_verified=True,

@@ -14,24 +14,21 @@ import binascii
 import json
 import math
 import re
-import warnings
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from joserfc import jws
-from joserfc.errors import JoseError, SecurityWarning
+from joserfc.errors import JoseError
 from joserfc.jwk import import_key
+from joserfc.jws import JWSAlgModel
 
 from ..errors import ExpiredTokenException, IDPCommunicationError, InvalidIdentityToken
 from ..settings import TokenValidationSettings
 from .jwks import IdpUnreachable, JwksCache, JwksEntry
+from .keys import describe_key, key_matches_alg
 from .model import TrustedIssuer
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-_RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
-_EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521", "ES256K": "secp256k1"}
-_OKP_CURVES = {"EdDSA": ("Ed25519", "Ed448"), "Ed25519": ("Ed25519",), "Ed448": ("Ed448",)}
 
 
 class VerifyEnv(Protocol):
@@ -44,26 +41,28 @@ class VerifyEnv(Protocol):
 
     def trusted(self, iss: str) -> TrustedIssuer | None: ...
 
-    def registry(self, alg: str) -> jws.JWSRegistry: ...
+    def algorithm(self, alg: str) -> JWSAlgModel: ...
 
 
-@dataclass(slots=True)
 class TokenUnderTest:
-    """The token as the checks have taken it apart so far."""
+    """The token as the checks have taken it apart so far (one per verification: kept cheap to build)."""
 
-    token: str
-    raw: bytes
-    parts: list[str] = field(default_factory=list)
-    header: dict[str, Any] = field(default_factory=dict)
-    claims: dict[str, Any] = field(default_factory=dict)
-    alg: str = ""
-    kid: str | None = None
-    issuer: TrustedIssuer | None = None
-    entry: JwksEntry | None = None
-    fetched_now: bool = False
-    candidates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    key: Any = None
-    audience: str = ""
+    __slots__ = ("token", "raw", "parts", "header", "claims", "alg", "kid", "issuer", "entry", "fetched_now",
+                 "candidates", "key", "audience")  # fmt: skip
+
+    def __init__(self, token: str, raw: bytes) -> None:
+        self.token, self.raw = token, raw
+        self.parts: list[str] = []
+        self.header: dict[str, Any] = {}
+        self.claims: dict[str, Any] = {}
+        self.alg = ""
+        self.kid: str | None = None
+        self.issuer: TrustedIssuer | None = None
+        self.entry: JwksEntry | None = None
+        self.fetched_now = False
+        self.candidates: list[tuple[int, dict[str, Any]]] = []
+        self.key: Any = None
+        self.audience = ""
 
     @property
     def iss(self) -> str:
@@ -90,42 +89,21 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+#: One strict decoder for every header and payload: duplicate members and NaN/Infinity are refused.
+_JSON = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+
+
 def _b64_json(segment: str, what: str) -> dict[str, Any]:
     if not segment or not _B64URL.fullmatch(segment):
         raise fail(f"Invalid JWT: the {what} is not base64url", "token-format")
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+        value = _JSON.decode(raw.decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise fail(f"Invalid JWT: the {what} is not valid JSON ({exc})", "token-format") from None
     if not isinstance(value, dict):
         raise fail(f"Invalid JWT: the {what} is not a JSON object", "token-format")
     return value
-
-
-def key_matches_alg(jwk: dict[str, Any], alg: str) -> bool:
-    kty, crv = jwk.get("kty"), jwk.get("crv")
-    if alg in _RSA_ALGS:
-        family_ok = kty == "RSA"
-    elif alg in _EC_CURVES:
-        family_ok = kty == "EC" and crv == _EC_CURVES[alg]
-    elif alg in _OKP_CURVES:
-        family_ok = kty == "OKP" and crv in _OKP_CURVES[alg]
-    else:
-        family_ok = False
-    if not family_ok:
-        return False
-    if "alg" in jwk and jwk["alg"] != alg:
-        return False
-    return jwk.get("use", "sig") == "sig"
-
-
-def _describe(jwk: dict[str, Any]) -> str:
-    parts = [f"kty {jwk.get('kty')}"]
-    for name in ("crv", "alg", "use"):
-        if name in jwk:
-            parts.append(f"{name} {jwk[name]}")
-    return ", ".join(parts)
 
 
 def _numeric(claims: dict[str, Any], name: str) -> float | None:
@@ -265,7 +243,7 @@ def alg_key_match(t: TokenUnderTest, env: VerifyEnv) -> None:
     chosen = next(((i, k) for i, k in t.candidates if key_matches_alg(k, t.alg)), None)
     if chosen is None:
         raise fail(
-            f"Algorithm {t.alg} does not match the key '{t.kid}' of {t.iss} ({_describe(t.candidates[0][1])})",
+            f"Algorithm {t.alg} does not match the key '{t.kid}' of {t.iss} ({describe_key(t.candidates[0][1])})",
             "alg-key-match",
             iss=t.iss,
             kid=t.kid,
@@ -285,19 +263,20 @@ def alg_key_match(t: TokenUnderTest, env: VerifyEnv) -> None:
 
 
 def signature(t: TokenUnderTest, env: VerifyEnv) -> None:
+    """The signature over exactly the header and payload segments the claims were decoded from."""
+    reason = "BadSignatureError"
     try:
-        if t.alg == "EdDSA":  # allowed on purpose by configuration; joserfc warns on every use
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", SecurityWarning)
-                jws.deserialize_compact(t.token, t.key, registry=env.registry(t.alg))
-        else:
-            jws.deserialize_compact(t.token, t.key, registry=env.registry(t.alg))
+        signed = (t.parts[0] + "." + t.parts[1]).encode("ascii")
+        sig = base64.urlsafe_b64decode(t.parts[2] + "=" * (-len(t.parts[2]) % 4))
+        valid = env.algorithm(t.alg).verify(signed, sig, t.key)
     except (JoseError, ValueError, TypeError) as exc:
+        valid, reason = False, type(exc).__name__
+    if not valid:
         raise InvalidIdentityToken(
             "Invalid signature",
             check="signature",
-            detail={"iss": t.iss, "kid": t.kid, "alg": t.alg, "reason": type(exc).__name__},
-        ) from None
+            detail={"iss": t.iss, "kid": t.kid, "alg": t.alg, "reason": reason},
+        )
 
 
 def aud(t: TokenUnderTest, env: VerifyEnv) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterable, Sequence
 
 from joserfc import jws
+from joserfc.errors import SecurityWarning
+from joserfc.jws import JWSAlgModel
 
 from ..ports import Clock
 from ..settings import TokenValidationSettings
@@ -29,7 +32,7 @@ class TokenVerifier:
         self._clock = clock
         self.jwks = JwksCache(settings, clock, max_issuers=max_cached_issuers)
         self._issuers: dict[str, TrustedIssuer] = {}
-        self._registries: dict[str, jws.JWSRegistry] = {}
+        self._algorithms: dict[str, JWSAlgModel] = {}
         self._retired: list[JwksSource] = []
         self.replace_issuers(issuers)
 
@@ -41,16 +44,15 @@ class TokenVerifier:
     def trusted(self, iss: str) -> TrustedIssuer | None:
         return self._issuers.get(iss)
 
-    def registry(self, alg: str) -> jws.JWSRegistry:
-        registry = self._registries.get(alg)
-        if registry is None:
+    def algorithm(self, alg: str) -> JWSAlgModel:
+        """joserfc's implementation of ``alg`` (only algorithms the alg-allowed check let through)."""
+        model = self._algorithms.get(alg)
+        if model is None:
             registry = jws.JWSRegistry(algorithms=[alg], strict_check_header=False)
-            # Sizes are bounded by max_token_bytes already; joserfc's 512-byte header cap is too small for x5c.
-            registry.max_header_length = self.settings.max_token_bytes
-            registry.max_payload_length = self.settings.max_token_bytes
-            registry.max_signature_length = self.settings.max_token_bytes
-            self._registries[alg] = registry
-        return registry
+            with warnings.catch_warnings():  # EdDSA is allowed on purpose by configuration; joserfc warns
+                warnings.simplefilter("ignore", SecurityWarning)
+                model = self._algorithms[alg] = registry.get_alg(alg)
+        return model
 
     # ------------------------------------------------------------------ lifecycle
 
