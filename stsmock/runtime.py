@@ -24,6 +24,7 @@ from .config import Config
 from .faults import FaultEngine
 from .metrics import Metrics
 from .revocations import RevocationRegistry
+from .simulate import Simulator
 from .store import GroupCommit, Store
 
 #: Called with each new revocation record (e.g. the upstream forwarder's MinIO revoke-tokens hook).
@@ -58,6 +59,7 @@ class Runtime:
     faults: FaultEngine
     breakglass: BreakGlass
     metrics: Metrics
+    simulator: Simulator
     revocation_listeners: list[RevocationListener] = field(default_factory=list)
 
     def issuer_url(self, name: str) -> str:

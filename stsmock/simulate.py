@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stsproxy import steps
 from stsproxy.errors import StsError
+from stsproxy.plane import StsPlane
 from stsproxy.policy import PolicyDecision
 from stsproxy.sessions import role_session, token_identity
 from stsproxy.verify import VerifiedToken
 
-if TYPE_CHECKING:
-    from .runtime import Runtime
+from .breakglass import BreakGlass
 
 
 class SimulateBody(BaseModel):
@@ -67,15 +68,17 @@ def decision_json(decision: PolicyDecision | None) -> dict[str, Any]:
     }
 
 
-def synthetic_token(runtime: Runtime, issuer_name: str, claims: dict[str, Any]) -> VerifiedToken:
+def synthetic_token(
+    plane: StsPlane, issuer_urls: Mapping[str, str], issuer_name: str, claims: dict[str, Any]
+) -> VerifiedToken:
     """A VerifiedToken for ``claims`` as if the built-in issuer ``issuer_name`` had signed them."""
-    if issuer_name not in runtime.issuers:
+    url = issuer_urls.get(issuer_name)
+    if url is None:
         raise SimulationError(404, "not_found", f"no built-in issuer named {issuer_name!r}")
-    url = runtime.issuer_url(issuer_name)
-    trusted = next((i for i in runtime.sts.verifier.issuers if i.issuer == url), None)
+    trusted = next((i for i in plane.verifier.issuers if i.issuer == url), None)
     if trusted is None:
         raise SimulationError(400, "invalid_request", f"the STS does not trust issuer {issuer_name!r}")
-    now = int(runtime.clock.now())
+    now = int(plane.clock.now())
     full = {"iss": url, "sub": "simulated", "aud": "sts.amazonaws.com", "iat": now, "exp": now + 3600, **claims}
     aud = full.get("aud")
     audience = aud if isinstance(aud, str) else (aud[0] if isinstance(aud, list) and aud else "")
@@ -106,7 +109,22 @@ def _rejected(result: dict[str, Any], exc: StsError, token: dict[str, Any]) -> d
     return result
 
 
-async def simulate(runtime: Runtime, body: SimulateBody) -> dict[str, Any]:
+class Simulator:
+    """The simulation engine, given its collaborators: the STS plane (roles, verifier, revocations,
+    permissions), the built-in issuers' URLs (for synthetic tokens) and the break-glass state."""
+
+    def __init__(self, plane: StsPlane, *, issuer_urls: Mapping[str, str], break_glass: BreakGlass) -> None:
+        self.plane = plane
+        self.issuer_urls = issuer_urls
+        self.break_glass = break_glass
+
+    async def run(self, body: SimulateBody) -> dict[str, Any]:
+        return await simulate(self.plane, self.issuer_urls, self.break_glass, body)
+
+
+async def simulate(
+    plane: StsPlane, issuer_urls: Mapping[str, str], break_glass: BreakGlass, body: SimulateBody
+) -> dict[str, Any]:
     """The decision for ``body``; raises SimulationError for requests that cannot be simulated.
 
     Runs the STS's own steps (:mod:`stsproxy.steps`) in the STS's order: the token
@@ -114,7 +132,6 @@ async def simulate(runtime: Runtime, body: SimulateBody) -> dict[str, Any]:
     condition keys), the trust decision, the session policies and the packed
     size; then the permission check the minted credentials would get.
     """
-    plane = runtime.sts.plane
     role = plane.roles.by_arn(body.role_arn)
     if role is None:
         raise SimulationError(404, "not_found", f"no role with ARN {body.role_arn!r}")
@@ -127,7 +144,7 @@ async def simulate(runtime: Runtime, body: SimulateBody) -> dict[str, Any]:
         verified = verdict.verified
         token_json: dict[str, Any] = {"valid": True}
     else:
-        verified = synthetic_token(runtime, body.issuer, dict(body.claims or {}))
+        verified = synthetic_token(plane, issuer_urls, body.issuer, dict(body.claims or {}))
         token_json = {"synthetic": True}
         try:
             steps.check_token_revocation(plane.revocations, verified)
@@ -189,7 +206,7 @@ async def simulate(runtime: Runtime, body: SimulateBody) -> dict[str, Any]:
     result["permissions"] = decision_json(permissions)
     result["session_policies"] = bool(policy or body.policy_arns)
     if role.settings.break_glass is not None:
-        state = runtime.breakglass.state(role.name)
+        state = break_glass.state(role.name)
         result["break_glass"] = {"armed": state["armed"], "armed_until": state.get("armed_until")}
     result["allowed"] = bool(trust_json["allowed"] and result["permissions"]["allowed"])
     return result

@@ -2,7 +2,8 @@
 
 The order is the dependency order: data dir → clock → store → audit (+ group commit) → metrics →
 revocations → admin token → issuers → STS settings and roles → feature engines (faults,
-break-glass) → upstream forwarder → STS. Nothing is rewired after it is built.
+break-glass) → upstream forwarder → STS → simulator (over the STS's plane). Nothing is rewired
+after it is built.
 
 The built-in issuers are trusted by the STS exactly like external ones — through a JWKS
 document — only the transport differs: their JWKS is handed over in-process.
@@ -31,6 +32,7 @@ from .config import Config, expand_placeholders
 from .metrics import Metrics
 from .revocations import RevocationRegistry
 from .runtime import RevocationListener, Runtime, issuer_url
+from .simulate import Simulator
 from .store import GroupCommit, Store
 
 BUILTIN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
@@ -111,6 +113,11 @@ def build_runtime(
         faults=fault_engine,
         breakglass=breakglass,
         metrics=metrics,
+        simulator=Simulator(
+            sts.plane,
+            issuer_urls={name: service.issuer_url for name, service in issuers.items()},
+            break_glass=breakglass,
+        ),
         revocation_listeners=listeners,
     )
 

@@ -1,6 +1,7 @@
 """``POST /admin/simulate``: the STS's decision for a token or claims, minting nothing.
 
-The decision itself is ``stsmock.simulate``; this module only parses, calls, audits and renders.
+The decision itself is ``stsmock.simulate.Simulator`` (an adapter over the STS's steps); this
+module only parses, calls, audits and renders.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ async def simulate(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     body = await read_body(request, SimulateBody)
     try:
-        result = await simulator.simulate(runtime, body)
+        result = await runtime.simulator.run(body)
     except simulator.SimulationError as exc:
         return admin_error(exc.status, exc.error, str(exc))
     runtime.audit.record(

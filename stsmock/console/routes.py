@@ -157,11 +157,10 @@ async def simulate_get(request: web.Request) -> web.Response:
 
 @routes.post("/ui/simulate")
 async def simulate_post(request: web.Request) -> web.Response:
-    from .. import simulate as simulator
     from . import pages
 
     form = await post_form(request)
     runtime = request.app[RUNTIME]
-    result = await pages.simulate(form, lambda body: simulator.simulate(runtime, body))
+    result = await pages.simulate(form, runtime.simulator.run)
     roles = runtime.sts.roles.all()
     return page(request, "simulate.html", "Assume-role simulator", roles=roles, form=form, result=result)
