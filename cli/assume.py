@@ -83,7 +83,7 @@ def assume_with_web_identity(
     return result
 
 
-def _credentials_output(result: dict[str, Any], fmt: str, endpoint: str) -> str:
+def _credentials_output(result: dict[str, Any], fmt: str, endpoint: str, region: str = "us-east-1") -> str:
     creds = result["Credentials"]
     expiration = creds["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ")
     if fmt == "credential-process":
@@ -108,12 +108,14 @@ def _credentials_output(result: dict[str, Any], fmt: str, endpoint: str) -> str:
             },
             indent=2,
         )
+    from stsmock.delivery.envs import endpoint_env
+
     lines = {
         "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
         "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
         "AWS_SESSION_TOKEN": creds["SessionToken"],
         "AWS_CREDENTIAL_EXPIRATION": expiration,
-        "AWS_ENDPOINT_URL_STS": endpoint,
+        **endpoint_env(endpoint, region),
     }
     return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items())
 
@@ -213,8 +215,42 @@ def assume(fmt: str, **kwargs: Any) -> None:
     default=None,
     help="Write the token here and print AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN instead of static keys.",
 )
-def env(web_identity_token_file: str | None, **kwargs: Any) -> None:
-    """Print `export` lines so an SDK's default credential chain finds credentials."""
+@click.option(
+    "--delivery",
+    "kind",
+    type=click.Choice(["static", "web-identity", "container", "imds", "credential-process", "credentials-file"]),
+    default=None,
+    help="Print the environment of this delivery pattern, served by a workload binding (see docs).",
+)
+@click.option("--sub", default=None, help="With --delivery: the workload's subject (default stsmock:delivery:NAME).")
+@click.option("--imds-v1", is_flag=True, help="With --delivery imds: also answer token-less IMDSv1 GETs.")
+@click.option(
+    "--auth-token-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --delivery container: write the binding's token here and print AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE.",
+)
+@click.option("--format", "fmt", type=click.Choice(["shell", "docker"]), default="shell", show_default=True)
+@click.option("--admin-token", default=None, help="With --delivery: admin token (default: read from the data dir).")
+def env(
+    web_identity_token_file: str | None,
+    kind: str | None,
+    sub: str | None,
+    imds_v1: bool,
+    auth_token_file: str | None,
+    fmt: str,
+    admin_token: str | None,
+    **kwargs: Any,
+) -> None:
+    """Print the environment an SDK's default credential chain needs (`eval "$(...)"` or --env-file)."""
+    if kind is not None:
+        from .admin_client import AdminClient
+        from .delivery import delivery_env, print_env
+
+        client = AdminClient.discover(kwargs["url"], admin_token, kwargs["data_dir"])
+        opts = {"imds_v1": imds_v1, "auth_token_file": auth_token_file}
+        print_env(delivery_env(client, kind, kwargs["role_arn"], sub, opts), fmt)
+        return
     args = _args(kwargs)
     web_token = args.web_token()
     if web_identity_token_file:
@@ -222,13 +258,26 @@ def env(web_identity_token_file: str | None, **kwargs: Any) -> None:
 
         path = Path(web_identity_token_file).resolve()
         write_atomic(path, web_token)
-        lines = {
-            "AWS_WEB_IDENTITY_TOKEN_FILE": str(path),
-            "AWS_ROLE_ARN": args.role_arn,
-            "AWS_ENDPOINT_URL_STS": args.base,
-        }
+        from stsmock.delivery.envs import endpoint_env
+
+        from .delivery import print_env
+
+        lines = {"AWS_WEB_IDENTITY_TOKEN_FILE": str(path), "AWS_ROLE_ARN": args.role_arn}
         if args.session_name:
             lines["AWS_ROLE_SESSION_NAME"] = args.session_name
-        click.echo("\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items()))
+        print_env({**lines, **endpoint_env(args.base, "us-east-1")}, fmt)
+        return
+    if fmt == "docker":
+        from .delivery import print_env
+
+        print_env(dict(_env_values(args.call(web_token), args.base)), fmt)
         return
     click.echo(_credentials_output(args.call(web_token), "env", args.base))
+
+
+def _env_values(result: dict[str, Any], endpoint: str) -> list[tuple[str, str]]:
+    out = []
+    for line in _credentials_output(result, "env", endpoint).splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        out.append((key, shlex.split(value)[0] if value else ""))
+    return out

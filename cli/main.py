@@ -129,8 +129,8 @@ def _claim(value: str) -> tuple[str, Any]:
 
 
 @cli.command()
-@click.option("--sub", help="Subject claim.")
-@click.option("--aud", multiple=True, help="Audience (repeat for several).")
+@click.option("--sub", help="Subject claim (default stsmock-cli).")
+@click.option("--aud", multiple=True, help="Audience (repeat for several; default: the client's audience).")
 @click.option("--claim", "claims", multiple=True, help="Extra claim KEY=VALUE (VALUE parsed as JSON if it can be).")
 @click.option("--ttl", type=DURATION, default=None, help="Lifetime, e.g. 60, 15m, 1h.")
 @click.option("--issuer", default="default", show_default=True)
@@ -151,8 +151,9 @@ def token(
 ) -> None:
     """Print a signed JWT minted by the running server."""
     body: dict[str, Any] = {"issuer": issuer, "claims": dict(_claim(c) for c in claims)}
-    if sub:
-        body["sub"] = sub
+    # no --sub: a fixed subject, so the token is usable as is; no --aud: the server applies the
+    # (default) client's audience, so the default role accepts it
+    body["sub"] = sub or body["claims"].pop("sub", None) or "stsmock-cli"
     if aud:
         body["aud"] = aud[0] if len(aud) == 1 else list(aud)
     if ttl is not None:
@@ -364,7 +365,12 @@ from .assume import assume, env  # noqa: E402  (commands defined in their own mo
 cli.add_command(assume)
 cli.add_command(env)
 
+from .delivery import delivery  # noqa: E402
+from .drill import drill  # noqa: E402
 from .toolkit import breakglass, faults, policy  # noqa: E402
+
+cli.add_command(delivery)
+cli.add_command(drill)
 
 cli.add_command(faults)
 cli.add_command(breakglass)

@@ -22,4 +22,7 @@ if ! scripts/idp-tools.sh install all; then
   echo "test.sh: real IdPs not installed; their interop tests will skip" >&2
 fi
 
+# the JS SDK client of the delivery tests and the drill (Node.js + npm packages)
+if ! scripts/js-deps.sh && [[ "${CI:-}" == "true" ]]; then exit 1; fi
+
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -22,6 +22,7 @@ from stsproxy.web import add_sts_routes
 from . import admin, console, faults, s3
 from .clock import VirtualClock
 from .config import Config, TokenFileSettings
+from .delivery.install import listeners_context
 from .metrics import REGISTRY
 from .middleware import error_middleware
 from .runtime import RUNTIME, Runtime
@@ -49,8 +50,14 @@ def create_app(
     return app_for_runtime(build_runtime(config, data_dir=data_dir, base_url=base_url, clock=clock))
 
 
-def app_for_runtime(runtime: Runtime, *, token_files: Sequence[TokenFileSettings] = ()) -> web.Application:
-    """Mount ``runtime``; ``token_files`` are kept fresh while the app runs (``serve`` passes them)."""
+def app_for_runtime(
+    runtime: Runtime, *, token_files: Sequence[TokenFileSettings] = (), delivery_listeners: bool = True
+) -> web.Application:
+    """Mount ``runtime``; ``token_files`` are kept fresh while the app runs (``serve`` passes them).
+
+    ``delivery_listeners``: bind the credential-delivery listeners (container endpoint, IMDS) here;
+    ``serve --workers`` runs them in one process only.
+    """
     issuer_settings = [service.settings for service in runtime.issuers.values()]
     app = web.Application(
         client_max_size=runtime.config.server.max_body_bytes,
@@ -72,7 +79,15 @@ def app_for_runtime(runtime: Runtime, *, token_files: Sequence[TokenFileSettings
     s3.install(app, runtime)
     add_sts_routes(app, runtime.sts)  # the POST catch-all: keep last
     writers = [TokenFileWriter.from_settings(runtime.issuers, spec, now=runtime.clock.now) for spec in token_files]
-    app.cleanup_ctx.extend([_closing(runtime), _purging(runtime), _token_files(writers), _webhooks(runtime)])
+    app.cleanup_ctx.extend(
+        [
+            _closing(runtime),
+            _purging(runtime),
+            _token_files(writers),
+            _webhooks(runtime),
+            listeners_context(runtime.delivery, enabled=delivery_listeners),
+        ]
+    )
     return app
 
 

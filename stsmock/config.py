@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from issuer.settings import IssuerSettings
 from stsproxy.settings import StsSettings
 
+from .delivery.settings import DeliverySettings
+
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
@@ -66,6 +68,8 @@ class Config(Strict):
     issuers: list[IssuerSettings] = Field(default_factory=lambda: [IssuerSettings()])
     sts: StsSettings = Field(default_factory=StsSettings)
     token_files: list[TokenFileSettings] = Field(default_factory=list)
+    #: Credential delivery: workload bindings, container endpoint, IMDS, files (stsmock/delivery/).
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
     @model_validator(mode="after")
     def _unique_issuers(self) -> Config:

@@ -365,6 +365,7 @@ def aws_web_identity(stsmock: StsmockHelper, tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("AWS_ROLE_ARN", stsmock.default_role_arn)
     monkeypatch.setenv("AWS_ROLE_SESSION_NAME", "pytest")
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", stsmock.url)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # botocore
+    monkeypatch.setenv("AWS_REGION", "us-east-1")  # the JS SDK, minio-py
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     return WebIdentityEnv(token_file, stsmock.default_role_arn, stsmock.url)

@@ -21,6 +21,7 @@ from .audit import AuditLog
 from .breakglass import BreakGlass
 from .clock import VirtualClock
 from .config import Config
+from .delivery.engine import DeliveryEngine
 from .faults import FaultEngine
 from .metrics import Metrics
 from .revocations import RevocationRegistry
@@ -59,6 +60,8 @@ class Runtime:
     faults: FaultEngine
     breakglass: BreakGlass
     metrics: Metrics
+    #: Credential delivery: workload bindings and their credentials (listeners run in the app).
+    delivery: DeliveryEngine
     simulator: Simulator
     revocation_listeners: list[RevocationListener] = field(default_factory=list)
 

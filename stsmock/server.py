@@ -79,7 +79,8 @@ async def serve(
     token_files = list(options.config.token_files)
     if options.token_file is not None:
         token_files.append(TokenFileSettings(path=str(options.token_file), refresh_seconds=options.token_refresh))
-    app = app_for_runtime(runtime, token_files=token_files)
+    # one process owns the credential-delivery listeners (their ports are not shared)
+    app = app_for_runtime(runtime, token_files=token_files, delivery_listeners=worker <= 1)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.SockSite(runner, sock)

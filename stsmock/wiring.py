@@ -29,6 +29,7 @@ from .audit import AuditLog
 from .breakglass import BreakGlass
 from .clock import VirtualClock
 from .config import Config, expand_placeholders
+from .delivery.install import delivery_engine, delivery_ports
 from .metrics import Metrics
 from .revocations import RevocationRegistry
 from .runtime import RevocationListener, Runtime, issuer_url
@@ -97,6 +98,19 @@ def build_runtime(
             commit=group_commit.run,
         ),
     )
+    delivery = delivery_engine(
+        config.delivery,
+        delivery_ports(
+            issuers=issuers,
+            issuer_url=lambda name: issuer_url(base_url, name),
+            sts=sts,
+            clock=clock,
+            audit=audit,
+            account_id=config.sts.account_id,
+            region=config.sts.region,
+        ),
+        data_dir=data_dir,
+    )
     return Runtime(
         config=config,
         base_url=base_url,
@@ -113,6 +127,7 @@ def build_runtime(
         faults=fault_engine,
         breakglass=breakglass,
         metrics=metrics,
+        delivery=delivery,
         simulator=Simulator(
             sts.plane,
             issuer_urls={name: service.issuer_url for name, service in issuers.items()},

@@ -124,6 +124,10 @@ class RoleSettings(Strict):
     #: Duration when the request has no DurationSeconds (AWS: 3600). A short value (e.g. 900)
     #: makes SDKs refresh on every use, which is handy for testing refresh logic.
     default_session_duration: int | None = Field(default=None, ge=900, le=31_536_000)
+    #: DRILL ONLY, not AWS behaviour: every session of this role lasts exactly this many seconds
+    #: (AWS's minimum is 900), whatever DurationSeconds says. `stsmock drill refresh` uses it to
+    #: compress time.
+    drill_session_seconds: int | None = Field(default=None, ge=5, le=899)
     tags: dict[str, str] = Field(default_factory=dict)
     profile: Profile | None = None
     upstream: RoleUpstreamSettings | None = None

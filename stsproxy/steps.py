@@ -129,8 +129,11 @@ def session_duration(requested: int | None, role: Role | None, profile: str, *, 
 
     AWS: the requested value, never above the role's maximum; none requested
     means the role's default (3600), capped at the maximum. MinIO: none
-    requested means the token's remaining lifetime.
+    requested means the token's remaining lifetime. A role with ``drill_session_seconds``
+    (DRILL ONLY, never AWS behaviour) issues sessions of exactly that length.
     """
+    if role is not None and role.settings.drill_session_seconds is not None:
+        return role.settings.drill_session_seconds
     if profile == "minio":
         if requested is None:
             if not isinstance(token_exp, int | float):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import audit, breakglass, clock, faults, info, keys, openapi, revocations, roles, simulate, tokens
+from . import audit, bindings, breakglass, clock, faults, info, keys, openapi, revocations, roles, simulate, tokens
 from .http import AdminRoutes, admin_error, auth_middleware, read_body
 
 #: Every resource's route table, mounted in this order.
@@ -25,6 +25,7 @@ TABLES: tuple[AdminRoutes, ...] = (
     faults.routes,
     breakglass.routes,
     simulate.routes,
+    bindings.routes,
 )
 
 __all__ = ["AdminRoutes", "add_routes", "admin_error", "auth_middleware", "read_body"]

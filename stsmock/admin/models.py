@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema
 
+from ..delivery.settings import CreateBindingBody as CreateBindingBody
 from ..faults import FaultBody as FaultBody
 from ..simulate import SimulateBody as SimulateBody
 
@@ -247,6 +248,39 @@ class RoleList(_Doc):
     roles: list[Role]
 
 
+class BindingIdentity(BaseModel):
+    kind: Literal["minted", "token_file", "client_credentials"]
+    issuer: str
+    sub: str
+
+
+class BindingCredentials(BaseModel):
+    access_key_id: str
+    expiration: str
+
+
+class Binding(BaseModel):
+    name: str
+    role_arn: str
+    identity: BindingIdentity
+    expires_at: float | None = None
+    container: JsonObject = Field(description="{url, enabled}: the container credentials endpoint")
+    imds: JsonObject | None = Field(default=None, description="{url, v1}: the binding's IMDS instance")
+    files: JsonObject | None = None
+    token_file: str | None = None
+    credentials: BindingCredentials | None = None
+    rotations: int
+    served: int
+    last_error: str | None = None
+    container_token: str | None = Field(default=None, description="the container endpoint's Authorization value")
+
+
+class BindingList(BaseModel):
+    container_url: str | None
+    region: str
+    bindings: list[Binding]
+
+
 class AnyObject(RootModel[dict[str, Any]]):
     model_config = ConfigDict(defer_build=True)
 
@@ -278,3 +312,4 @@ RESPONSES: tuple[type[BaseModel], ...] = (
 #: Shared response entries.
 BAD_REQUEST = ("invalid request (body, parameter or value)", Error)
 NOT_FOUND = ("no such issuer / object", Error)
+CONFLICT = ("exists already, or a limit is reached", Error)

@@ -45,6 +45,6 @@ def test_app_mounts_the_runtime_with_one_middleware_list_and_cleanup_contexts(tm
     assert app[RUNTIME] is runtime
     names = [m.__name__ for m in app.middlewares]  # type: ignore[union-attr]
     assert names == ["metrics_middleware", "error_middleware", "admin_auth", "faults_middleware"]
-    assert len(app.cleanup_ctx) == 4
+    assert len(app.cleanup_ctx) == 5  # closing, purging, token files, webhooks, delivery listeners
     runtime.audit.close()
     runtime.store.close()

@@ -1,0 +1,1 @@
+"""`stsmock drill refresh`: real clients, each in its own process, across credential expiries."""
