@@ -12,10 +12,27 @@ import click
 from stsmock.datadir import default_data_dir, read_server_info
 
 
+def server_ca_file(data_dir: str | Path | None) -> str | None:
+    """The CA file of an https server: ``STSMOCK_CA_FILE``, else the one the running server recorded."""
+    if os.environ.get("STSMOCK_CA_FILE"):
+        return os.environ["STSMOCK_CA_FILE"]
+    directory = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    info = read_server_info(directory) or {}
+    return str(info["ca_file"]) if info.get("ca_file") else None
+
+
+def ssl_context(data_dir: str | Path | None) -> Any:
+    """A client SSLContext trusting the server's CA (None: the system's trust)."""
+    from stsmock.tls import client_context
+
+    return client_context(server_ca_file(data_dir))
+
+
 class AdminClient:
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, ca_file: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.token = token
+        self.ca_file = ca_file
 
     @classmethod
     def discover(cls, url: str | None, token: str | None, data_dir: str | None) -> AdminClient:
@@ -33,9 +50,10 @@ class AdminClient:
                 token = path.read_text(encoding="utf-8").strip()
             except OSError:
                 raise click.UsageError(f"cannot read the admin token at {path}; pass --admin-token") from None
-        return cls(url, token)
+        return cls(url, token, server_ca_file(directory))
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        import http.client
         import urllib.error  # loaded here: `stsmock serve` never needs the HTTP client
         import urllib.request
 
@@ -46,8 +64,10 @@ class AdminClient:
             method=method,
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
         )
+        from stsmock.tls import client_context
+
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=30, context=client_context(self.ca_file)) as response:  # noqa: S310
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")
@@ -59,6 +79,8 @@ class AdminClient:
             raise click.ClickException(f"{method} {path}: HTTP {exc.code}: {detail}") from None
         except urllib.error.URLError as exc:
             raise click.ClickException(f"cannot reach {self.url}: {exc.reason}") from None
+        except (ConnectionError, TimeoutError, http.client.HTTPException) as exc:
+            raise click.ClickException(f"connection to {self.url} lost: {exc or type(exc).__name__}") from None
         return json.loads(raw) if raw else None
 
 

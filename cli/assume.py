@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,27 @@ import click
 
 from stsmock.datadir import default_data_dir, read_server_info
 
+from .admin_client import server_ca_file, ssl_context
 from .durations import DURATION
+
+#: What botocore accepts as RoleArn (checked here so a typo is a usage error, not a traceback).
+_ARN = re.compile(r"arn:[\w+=/,.@-]+:[\w+=/,.@-]*:[\w+=/,.@-]*:[\w+=/,.@-]*:[\w+=/,.@-]+")
+
+
+def _role_arn(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if len(value) < 20 or len(value) > 2048 or not _ARN.fullmatch(value):
+        raise click.BadParameter(f"{value[:60]!r} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+    return value
+
+
+def ca_exports(data_dir: str | None) -> dict[str, str]:
+    """CA variables for an https server: each client family reads a different one."""
+    ca = server_ca_file(data_dir)
+    if not ca:
+        return {}
+    bundle = Path(ca).with_name("bundle.pem")
+    both = str(bundle) if bundle.exists() else ca  # public roots + the local CA: these variables replace defaults
+    return {"AWS_CA_BUNDLE": both, "SSL_CERT_FILE": both, "REQUESTS_CA_BUNDLE": both, "NODE_EXTRA_CA_CERTS": ca}
 
 
 def server_url(url: str | None, data_dir: str | None) -> str:
@@ -32,7 +53,7 @@ def server_url(url: str | None, data_dir: str | None) -> str:
     return str(info["url"]).rstrip("/")
 
 
-def fetch_client_token(base_url: str, client_id: str, client_secret: str) -> str:
+def fetch_client_token(base_url: str, client_id: str, client_secret: str, data_dir: str | None = None) -> str:
     """client_credentials at the built-in issuer's token endpoint; returns the access token."""
     import urllib.error  # loaded here: `stsmock serve` never needs the HTTP client
     import urllib.parse
@@ -47,28 +68,41 @@ def fetch_client_token(base_url: str, client_id: str, client_secret: str) -> str
         headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
         method="POST",
     )
+    import http.client
+
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30, context=ssl_context(data_dir)) as response:  # noqa: S310
             return str(json.loads(response.read())["access_token"])
     except urllib.error.HTTPError as exc:
-        raise click.ClickException(f"token endpoint: HTTP {exc.code}: {exc.read().decode(errors='replace')}") from None
+        detail = exc.read().decode(errors="replace").replace("\n", " ")[:300]
+        raise click.ClickException(f"token endpoint: HTTP {exc.code}: {detail}") from None
     except urllib.error.URLError as exc:
         raise click.ClickException(f"cannot reach {base_url}: {exc.reason}") from None
+    except (ConnectionError, TimeoutError, http.client.HTTPException, ValueError, KeyError) as exc:
+        raise click.ClickException(f"token endpoint at {base_url}: {exc or type(exc).__name__}") from None
 
 
 def assume_with_web_identity(
-    endpoint: str, *, role_arn: str, token: str, session_name: str, duration: int | None, policy: str | None
+    endpoint: str,
+    *,
+    role_arn: str,
+    token: str,
+    session_name: str,
+    duration: int | None,
+    policy: str | None,
+    ca_file: str | None = None,
 ) -> dict[str, Any]:
     import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     sts = boto3.client(
         "sts",
         endpoint_url=endpoint,
         region_name="us-east-1",
         config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}),
+        verify=ca_file if ca_file else True,
     )
     kwargs: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name, "WebIdentityToken": token}
     if duration is not None:
@@ -80,6 +114,8 @@ def assume_with_web_identity(
     except ClientError as exc:
         error = exc.response.get("Error", {})
         raise click.ClickException(f"{error.get('Code')}: {error.get('Message')}") from None
+    except BotoCoreError as exc:  # bad parameters, a dropped connection, TLS trust
+        raise click.ClickException(f"AssumeRoleWithWebIdentity at {endpoint}: {exc}") from None
     return result
 
 
@@ -120,18 +156,20 @@ def _credentials_output(result: dict[str, Any], fmt: str, endpoint: str, region:
     return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items())
 
 
-def _resolve_token(token: str | None, token_file: str | None, base: str, client_id: str, client_secret: str) -> str:
+def _resolve_token(
+    token: str | None, token_file: str | None, base: str, client_id: str, client_secret: str, data_dir: str | None
+) -> str:
     if token and token_file:
         raise click.UsageError("give --token or --token-file, not both")
     if token_file:
         return Path(token_file).read_text(encoding="utf-8").strip()
     if token:
         return token.strip()
-    return fetch_client_token(base, client_id, client_secret)
+    return fetch_client_token(base, client_id, client_secret, data_dir)
 
 
 _common = [
-    click.option("--role-arn", required=True, help="Role to assume."),
+    click.option("--role-arn", required=True, callback=_role_arn, help="Role to assume."),
     click.option("--token", default=None, help="Web-identity token (default: one for the default client)."),
     click.option("--token-file", type=click.Path(dir_okay=False, exists=True), default=None),
     click.option("--session-name", default=None, help="RoleSessionName (default stsmock-<epoch>)."),
@@ -176,7 +214,7 @@ class AssumeArgs:
         return server_url(self.url, self.data_dir)
 
     def web_token(self) -> str:
-        return _resolve_token(self.token, self.token_file, self.base, self.client_id, self.client_secret)
+        return _resolve_token(self.token, self.token_file, self.base, self.client_id, self.client_secret, self.data_dir)
 
     def call(self, token: str) -> dict[str, Any]:
         import time
@@ -189,6 +227,7 @@ class AssumeArgs:
             session_name=self.session_name or f"stsmock-{int(time.time())}",
             duration=self.duration,
             policy=policy,
+            ca_file=server_ca_file(self.data_dir),
         )
 
 
@@ -265,14 +304,15 @@ def env(
         lines = {"AWS_WEB_IDENTITY_TOKEN_FILE": str(path), "AWS_ROLE_ARN": args.role_arn}
         if args.session_name:
             lines["AWS_ROLE_SESSION_NAME"] = args.session_name
-        print_env({**lines, **endpoint_env(args.base, "us-east-1")}, fmt)
+        print_env({**lines, **endpoint_env(args.base, "us-east-1"), **ca_exports(args.data_dir)}, fmt)
         return
     if fmt == "docker":
         from .delivery import print_env
 
-        print_env(dict(_env_values(args.call(web_token), args.base)), fmt)
+        print_env({**dict(_env_values(args.call(web_token), args.base)), **ca_exports(args.data_dir)}, fmt)
         return
-    click.echo(_credentials_output(args.call(web_token), "env", args.base))
+    exports = "".join(f"\nexport {k}={shlex.quote(v)}" for k, v in ca_exports(args.data_dir).items())
+    click.echo(_credentials_output(args.call(web_token), "env", args.base) + exports)
 
 
 def _env_values(result: dict[str, Any], endpoint: str) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Any
 import click
 
 from .admin_client import AdminClient, admin_options
-from .durations import DURATION
+from .durations import DURATION, parse_claim, parse_instant
+from .tls_commands import apply_tls_options, tls_options
 
 
 def _load_config(path: str | None) -> Any:
@@ -25,23 +27,31 @@ def _load_config(path: str | None) -> Any:
 
 @click.group()
 @click.version_option(package_name="stsmock")
-def cli() -> None:
+@click.option("--debug", is_flag=True, envvar="STSMOCK_DEBUG", help="Show the traceback of an unexpected error.")
+def cli(debug: bool) -> None:
     """A local OIDC issuer and AWS/MinIO-compatible STS."""
+    if debug:
+        os.environ["STSMOCK_DEBUG"] = "1"  # also seen by `serve`'s own guard
 
 
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), help="YAML config file.")
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8400; 0 picks a free port).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8400; 0 picks a free port).")
 @click.option("--public-url", default=None, help="Issuer base URL when behind Docker or a proxy.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Keys, admin token and state.")
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False, readable=False), default=None, help="Keys, admin token and state."
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None)
 @click.option(
     "--token-file", type=click.Path(dir_okay=False), default=None, help="Keep a fresh web-identity token here."
 )
 @click.option("--token-refresh", type=DURATION, default="5m", show_default=True, help="Token file refresh interval.")
-@click.option("--workers", type=int, default=None, help="Worker processes sharing the port (SO_REUSEPORT).")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=None, help="Worker processes sharing the port (SO_REUSEPORT)."
+)
+@tls_options
 def serve(
     config_path: str | None,
     host: str | None,
@@ -53,6 +63,9 @@ def serve(
     token_file: str | None,
     token_refresh: int,
     workers: int | None,
+    tls: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
 ) -> None:
     """Run the issuer and the STS in one process."""
     from stsmock.datadir import default_data_dir
@@ -65,6 +78,7 @@ def serve(
         server.log_level = log_level
     if log_format:
         server.log_format = log_format
+    apply_tls_options(server, tls, tls_cert, tls_key)
     options = ServeOptions(
         config=config,
         data_dir=Path(data_dir) if data_dir else default_data_dir(),
@@ -118,16 +132,6 @@ def config_schema_cmd() -> None:
     click.echo(json.dumps(config_schema(), indent=2))
 
 
-def _claim(value: str) -> tuple[str, Any]:
-    key, sep, raw = value.partition("=")
-    if not sep or not key:
-        raise click.BadParameter(f"expected KEY=VALUE, got {value!r}")
-    try:
-        return key, json.loads(raw)
-    except ValueError:
-        return key, raw
-
-
 @cli.command()
 @click.option("--sub", help="Subject claim (default stsmock-cli).")
 @click.option("--aud", multiple=True, help="Audience (repeat for several; default: the client's audience).")
@@ -150,7 +154,7 @@ def token(
     data_dir: str | None,
 ) -> None:
     """Print a signed JWT minted by the running server."""
-    body: dict[str, Any] = {"issuer": issuer, "claims": dict(_claim(c) for c in claims)}
+    body: dict[str, Any] = {"issuer": issuer, "claims": dict(parse_claim(c) for c in claims)}
     # no --sub: a fixed subject, so the token is usable as is; no --aud: the server applies the
     # (default) client's audience, so the default role accepts it
     body["sub"] = sub or body["claims"].pop("sub", None) or "stsmock-cli"
@@ -214,7 +218,10 @@ def keys_retire(
 @click.argument("value")
 @click.option("--reason", default="", help="Why; recorded in the audit log.")
 @click.option(
-    "--issued-before", type=float, default=None, help="Cut-off (epoch seconds) for sub/client_id/iss/role_arn."
+    "--issued-before",
+    type=click.FloatRange(0, 253_402_300_799),
+    default=None,
+    help="Cut-off (epoch seconds) for sub/client_id/iss/role_arn.",
 )
 @admin_options
 def revoke(
@@ -240,7 +247,7 @@ def revoke(
 @click.option("--decision", type=click.Choice(["allow", "deny"]), default=None)
 @click.option("--event", default=None, help="Event name or prefix, e.g. sts or token.issued.")
 @click.option("--since", type=DURATION, default=None, help="Only records newer than this, e.g. 10m.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @click.option("--follow", is_flag=True, help="Keep printing new records.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON record per line.")
 @admin_options
@@ -268,15 +275,17 @@ def audit(
     if since is not None:
         now = client.call("GET", "/admin/clock")["now"]
         params["since"] = now - since
+    # the newest LIMIT records (printed oldest first), then whatever arrives after them
+    records = client.call("GET", "/admin/audit?" + urlencode({**params, "order": "newest"}))["records"]
     after = 0
     while True:
-        records = client.call("GET", "/admin/audit?" + urlencode({**params, "after_id": after}))["records"]
-        for record in records:
+        for record in sorted(records, key=lambda r: r["id"]):
             after = max(after, record["id"])
             click.echo(json.dumps(record) if as_json else _format_audit(record))
         if not follow:
             return
         time.sleep(1.0)
+        records = client.call("GET", "/admin/audit?" + urlencode({**params, "after_id": after}))["records"]
 
 
 def _format_audit(record: dict[str, Any]) -> str:
@@ -306,9 +315,9 @@ def clock(action: str, value: str | None, url: str | None, admin_token: str | No
                 raise click.UsageError("advance needs a duration, e.g. 'stsmock clock advance 2h'")
             body["seconds"] = parse_duration(value)
         elif action in ("set", "freeze") and value:
-            body["at"] = float(value)
+            body["at"] = parse_instant(value)
         elif action == "set":
-            raise click.UsageError("set needs epoch seconds")
+            raise click.UsageError("set needs epoch seconds or an ISO 8601 time, e.g. 2026-12-01T00:00:00Z")
         state = client.call("POST", "/admin/clock", body)
     click.echo(json.dumps(state, indent=2))
 
@@ -367,8 +376,10 @@ cli.add_command(env)
 
 from .delivery import delivery  # noqa: E402
 from .drill import drill  # noqa: E402
+from .tls_commands import ca  # noqa: E402
 from .toolkit import breakglass, faults, policy  # noqa: E402
 
+cli.add_command(ca)
 cli.add_command(delivery)
 cli.add_command(drill)
 
@@ -378,7 +389,9 @@ cli.add_command(policy)
 
 
 def main() -> None:
-    cli(prog_name="stsmock")
+    from .errors import run
+
+    run(cli)
 
 
 if __name__ == "__main__":

@@ -69,13 +69,20 @@ def check_client(svc: IssuerService, req: AuthzRequest) -> None:
         raise AuthorizeError("invalid_client", "unknown client_id", check="check_client", redirect=False)
 
 
-def redirect_uri_allowed(client: ClientSettings, uri: str) -> bool:
-    if uri in client.redirect_uris:
+def uri_allowed(registered: list[str], uri: str) -> bool:
+    """Exact match, or any absolute http(s) URL without fragment when ``"*"`` is registered.
+
+    ``"*"`` itself is a wildcard, never a redirect target.
+    """
+    parts = urlsplit(uri)
+    absolute = parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.fragment
+    if uri != "*" and uri in registered:
         return True
-    if "*" in client.redirect_uris:
-        parts = urlsplit(uri)
-        return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.fragment
-    return False
+    return "*" in registered and absolute
+
+
+def redirect_uri_allowed(client: ClientSettings, uri: str) -> bool:
+    return uri_allowed(client.redirect_uris, uri)
 
 
 def check_redirect_uri(svc: IssuerService, req: AuthzRequest) -> None:

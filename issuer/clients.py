@@ -20,6 +20,8 @@ from issuer.settings import ClientSettings, IssuerSettings
 
 MAX_BODY = 256 * 1024
 MAX_VALUE = 64 * 1024
+#: Parameters in one request (the longest real token request has ~12).
+MAX_PARAMS = 100
 #: Parameters that may legitimately repeat (RFC 8693 audience/resource).
 MULTI = frozenset({"audience", "resource"})
 
@@ -56,25 +58,31 @@ class Form:
 async def read_form(request: web.Request) -> Form:
     """Read a bounded urlencoded body; anything else is invalid_request, never a 500."""
     if request.method == "GET":
-        return Form(list(request.query.items()))
+        items = list(request.query.items())
+        if len(items) > MAX_PARAMS:
+            raise invalid_request(f"more than {MAX_PARAMS} query parameters", check="form")
+        return Form(items)
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise OAuthError("invalid_request", "request body too large", status=413, check="form")
     ctype = request.content_type
     if ctype not in ("application/x-www-form-urlencoded", ""):
         raise invalid_request("body must be application/x-www-form-urlencoded", check="form")
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(65_536):
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise OAuthError("invalid_request", "request body too large", status=413, check="form")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    try:
+        # read() (not request.content): a middleware may already have read the body, and aiohttp caches it
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise OAuthError(
+            "invalid_request", f"request body larger than {MAX_BODY} bytes", status=413, check="form"
+        ) from None
+    if len(raw) > MAX_BODY:
+        raise OAuthError("invalid_request", f"request body larger than {MAX_BODY} bytes", status=413, check="form")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise invalid_request("body is not UTF-8", check="form") from exc
     pairs: list[tuple[str, str]] = []
+    if text.count("&") >= MAX_PARAMS:
+        raise invalid_request(f"more than {MAX_PARAMS} form parameters", check="form")
     for part in text.split("&"):
         if not part:
             continue

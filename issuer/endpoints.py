@@ -259,7 +259,7 @@ def _logout(svc: IssuerService) -> Handler:
                 return login.message_page(
                     "Logout error", "post_logout_redirect_uri needs id_token_hint or client_id.", status=400
                 )
-            if redirect_uri not in client.post_logout_redirect_uris:
+            if not authorize.uri_allowed(client.post_logout_redirect_uris, redirect_uri):
                 return login.message_page("Logout error", "post_logout_redirect_uri is not registered.", status=400)
             svc.audit.record("logout", issuer=svc.settings.name, client_id=client_id, sub=sub)
             query = urlencode({"state": state}) if state else ""

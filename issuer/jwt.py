@@ -7,13 +7,14 @@ the header ``alg`` must equal that key's algorithm (no alg confusion).
 from __future__ import annotations
 
 import base64
-import json
+import binascii
 import warnings
 from typing import Any
 
 from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
 
+from issuer.bounded_json import JsonLimitError, loads_bounded
 from issuer.keys import KeyManager
 
 MAX_TOKEN_LENGTH = 16_384
@@ -33,11 +34,13 @@ def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and claims without checking anything (routing decisions only)."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise ValueError("not a compact JWS")
+    head, body, _ = token.split(".")
     try:
-        head, body, _ = token.split(".")
-        header = json.loads(_unb64(head))
-        claims = json.loads(_unb64(body))
-    except (ValueError, UnicodeDecodeError) as exc:
+        header = loads_bounded(_unb64(head), max_bytes=MAX_TOKEN_LENGTH, what="JWT header")
+        claims = loads_bounded(_unb64(body), max_bytes=MAX_TOKEN_LENGTH, what="JWT payload")
+    except JsonLimitError as exc:
+        raise ValueError(f"malformed JWT: {exc}") from exc
+    except (ValueError, binascii.Error) as exc:
         raise ValueError("malformed JWT") from exc
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise ValueError("malformed JWT")

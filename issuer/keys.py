@@ -70,6 +70,14 @@ def _import_private(data: dict[str, Any]) -> Any:
     return jwk.import_key(data)
 
 
+class KeyFileError(ValueError):
+    """A persisted key file that cannot be loaded. Never silently replaced: tokens signed by it would die."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: {reason}")
+
+
 class _Key:
     """One persisted key and its lifecycle timestamps."""
 
@@ -163,20 +171,31 @@ class KeyManager:
     def reload_if_changed(self) -> None:
         """Pick up keys written by another process sharing the data dir (``--workers``)."""
         if self._directory_mtime() != self._dir_mtime:
-            self.ensure()
+            try:
+                self.ensure()
+            except KeyFileError as exc:  # keep serving with the keys already loaded
+                self.audit.record("key.load_failed", severity="high", file=exc.path.name, error=exc.reason)
 
     # -- lifecycle -----------------------------------------------------------------
     def ensure(self) -> None:
-        """Load persisted keys, then make sure every algorithm has a signing key."""
+        """Load persisted keys, then make sure every algorithm has a signing key.
+
+        A key file that does not load raises :class:`KeyFileError` rather than being replaced.
+        """
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._keys.clear()
+        loaded: dict[str, _Key] = {}
         for path in sorted(self.directory.glob("*.json")):
+            if path.name.startswith("."):
+                continue  # another process's temporary file, about to be renamed
             try:
                 key = _Key(json.loads(path.read_text()))
+            except OSError as exc:
+                raise KeyFileError(path, f"cannot be read ({exc.strerror})") from None
             except (ValueError, KeyError, TypeError) as exc:
-                self.audit.record("key.load_failed", file=path.name, error=str(exc)[:200])
-                continue
-            self._keys[key.kid] = key
+                raise KeyFileError(path, f"is not a valid key file ({type(exc).__name__})") from None
+            loaded[key.kid] = key
+        self._keys.clear()
+        self._keys.update(loaded)
         for alg in self.algorithms:
             if not self._usable(alg):
                 self._generate(alg, activate_at=self.clock.now())

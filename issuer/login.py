@@ -7,13 +7,13 @@ StateStore under a random id with its own CSRF token; the form posts both back.
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from issuer.bounded_json import JsonLimitError, loads_bounded
 from issuer.tokens import Subject, new_id
 
 if TYPE_CHECKING:
@@ -136,9 +136,9 @@ def parse_login(svc: IssuerService, form: Mapping[str, str]) -> Subject:
         if len(raw_claims) > MAX_CLAIMS_JSON:
             raise LoginError("Extra claims are too large.")
         try:
-            extra = json.loads(raw_claims)
-        except ValueError as exc:
-            raise LoginError(f"Extra claims are not valid JSON: {exc}") from exc
+            extra = loads_bounded(raw_claims, max_bytes=MAX_CLAIMS_JSON, what="Extra claims")
+        except JsonLimitError as exc:
+            raise LoginError(f"{exc}.") from exc
         if not isinstance(extra, dict):
             raise LoginError("Extra claims must be a JSON object.")
     now = int(svc.clock.now())

@@ -14,6 +14,9 @@
 #   CEPH_RGW_STS_KEY    16-char 'rgw sts key'        (default: abcdefghijklmnop)
 #   CEPH_START_TIMEOUT  seconds for the whole bring-up (default: 90)
 #   CEPH_RGW_DEBUG      'debug rgw' level, e.g. 20   (default: ceph default)
+#   CEPH_RGW_CA_FILE    extra CA (PEM) radosgw trusts for its outbound https (OIDC discovery/JWKS): radosgw
+#                       runs in its own mount namespace where the system bundle + this CA is bind-mounted
+#                       over /etc/ssl/certs/ca-certificates.crt (root; nothing changes for other processes)
 #
 # 'start' prints only `export ...` lines on stdout (eval-able); progress goes to stderr:
 #   eval "$(scripts/ceph-rgw.sh start)"
@@ -30,6 +33,8 @@ CEPH_RGW_SECRET_KEY=${CEPH_RGW_SECRET_KEY:-ADMINSK}
 CEPH_RGW_STS_KEY=${CEPH_RGW_STS_KEY:-abcdefghijklmnop}
 CEPH_START_TIMEOUT=${CEPH_START_TIMEOUT:-90}
 CEPH_RGW_DEBUG=${CEPH_RGW_DEBUG:-}
+CEPH_RGW_CA_FILE=${CEPH_RGW_CA_FILE:-}
+SYSTEM_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 MARKER=.ceph-rgw-sh   # marks a dir this script created, so we never wipe anything else
 
 log() { printf '[ceph-rgw] %s\n' "$*" >&2; }
@@ -240,7 +245,17 @@ EOF
   wait_until "osd up" osd osd_up
 
   log "radosgw on 127.0.0.1:$CEPH_RGW_PORT"
-  spawn rgw radosgw -c "$C/ceph.conf" -n client.rgw.a -f
+  if [ -n "$CEPH_RGW_CA_FILE" ]; then
+    [ -r "$CEPH_RGW_CA_FILE" ] || fail_start "CEPH_RGW_CA_FILE $CEPH_RGW_CA_FILE is not readable"
+    { cat "$SYSTEM_CA_BUNDLE" 2>/dev/null || true; cat "$CEPH_RGW_CA_FILE"; } >"$C/ca-bundle.crt"
+    log "radosgw trusts $CEPH_RGW_CA_FILE (bundle bind-mounted in its own mount namespace)"
+    # unshare execs in place (no fork), so the recorded pid is radosgw's
+    spawn rgw unshare --mount --propagation private sh -c \
+      'mount --bind "$0" "$1" && exec radosgw -c "$2" -n client.rgw.a -f' \
+      "$C/ca-bundle.crt" "$SYSTEM_CA_BUNDLE" "$C/ceph.conf"
+  else
+    spawn rgw radosgw -c "$C/ceph.conf" -n client.rgw.a -f
+  fi
   wait_until "rgw HTTP on 127.0.0.1:$CEPH_RGW_PORT" rgw rgw_up
 
   log "admin user ($CEPH_RGW_ACCESS_KEY)"

@@ -22,7 +22,9 @@ from stsproxy.web import add_sts_routes
 from . import admin, console, faults, s3
 from .clock import VirtualClock
 from .config import Config, TokenFileSettings
+from .connections import body_timeout_middleware
 from .delivery.install import listeners_context
+from .health import store_problem
 from .metrics import REGISTRY
 from .middleware import error_middleware
 from .runtime import RUNTIME, Runtime
@@ -65,6 +67,8 @@ def app_for_runtime(
             runtime.metrics.middleware(),  # outermost: admin 401s and error-middleware 500s are counted too
             error_middleware,  # no stack trace reaches a client
             admin.auth_middleware(runtime.admin_token),  # /admin/* needs the bearer token
+            # every body read within server.body_timeout (cached: handlers and the fault matcher read it again)
+            body_timeout_middleware(runtime.config.server.body_timeout, runtime.config.server.max_body_bytes),
             faults.make_middleware(runtime.faults, issuer_settings),  # /token and /jwks fault rules
         ],
     )
@@ -92,6 +96,11 @@ def app_for_runtime(
 
 
 async def _healthz(request: web.Request) -> web.Response:
+    """Healthy only when the store takes a write: a read-only or full state.db must not look fine."""
+    runtime = request.app[RUNTIME]
+    problem = store_problem(runtime.store, runtime.data_dir, runtime.config.server.min_free_bytes)
+    if problem is not None:
+        return web.json_response({"status": "unhealthy", "error": problem}, status=503)
     return web.json_response({"status": "ok"})
 
 
@@ -115,6 +124,7 @@ def _purging(runtime: Runtime) -> CleanupContext:
             await asyncio.sleep(PURGE_INTERVAL)
             try:
                 removed = runtime.store.purge_expired()
+                removed += runtime.audit.prune()  # audit retention (audit.max_age_seconds / max_records)
             except Exception:  # a busy or read-only database must not stop the server
                 log.exception("purging expired records failed")
                 continue

@@ -9,6 +9,7 @@ after an ``advance`` unless the clock is frozen.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,27 @@ from typing import Any
 
 #: How often a worker looks for clock changes made by another worker (seconds).
 SYNC_INTERVAL = 0.25
+
+
+#: The virtual clock stays within what every date format in the protocols can express.
+MIN_INSTANT = 0.0
+MAX_INSTANT = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+
+
+def check_finite(value: float, name: str) -> float:
+    """Reject NaN/Infinity (after which every comparison with the clock is false): a ValueError naming the limit."""
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_instant(at: float) -> float:
+    at = check_finite(at, "the clock")
+    if not MIN_INSTANT <= at <= MAX_INSTANT:
+        raise ValueError(
+            f"the clock must stay between 1970-01-01 and 9999-12-31 (epoch 0..{MAX_INSTANT:.0f}), got {at:.0f}"
+        )
+    return at
 
 
 class VirtualClock:
@@ -65,6 +87,8 @@ class VirtualClock:
         return time.time() + self._offset
 
     def freeze(self, at: float | None = None) -> None:
+        if at is not None:
+            check_instant(at)
         self._sync(force=True)  # apply changes on top of the latest shared state
         with self._lock:
             self._frozen_at = self.now() if at is None else float(at)
@@ -80,6 +104,7 @@ class VirtualClock:
             self._publish()
 
     def advance(self, seconds: float) -> None:
+        check_instant(self.now() + check_finite(seconds, "seconds"))
         self._sync(force=True)  # apply changes on top of the latest shared state
         with self._lock:
             if self._frozen_at is not None:
@@ -89,6 +114,7 @@ class VirtualClock:
             self._publish()
 
     def set(self, at: float) -> None:
+        check_instant(at)
         self._sync(force=True)  # apply changes on top of the latest shared state
         with self._lock:
             if self._frozen_at is not None:

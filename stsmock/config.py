@@ -28,6 +28,23 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class TlsSettings(Strict):
+    """https for every listener (``serve --tls``): a local CA in the data dir, or your own cert and key."""
+
+    enabled: bool = False
+    #: PEM certificate chain (leaf first) and its key; default: a leaf issued by the data dir's local CA.
+    cert: str | None = None
+    key: str | None = None
+    #: How often the cert/key files are checked for replacement (reloaded without a restart).
+    reload_seconds: float = Field(default=2.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsSettings:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key go together")
+        return self
+
+
 class ServerSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8400, ge=0, le=65535)
@@ -38,6 +55,17 @@ class ServerSettings(Strict):
     workers: int = Field(default=1, ge=1, le=64)
     #: Largest request body accepted (bytes); bigger requests get the protocol's error.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    #: Open connections per listener and process; more get one 503 and are closed (lowered to fit ulimit -n).
+    max_connections: int = Field(default=512, ge=1, le=1_000_000)
+    #: Seconds a new connection has to send complete request headers (then 408 and close).
+    header_timeout: float = Field(default=10.0, gt=0, le=3600)
+    #: Seconds an idle keep-alive connection stays open.
+    idle_timeout: float = Field(default=30.0, gt=0, le=86_400)
+    #: Seconds to receive a whole request body (then 408).
+    body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    #: Refuse to start with less free space than this on the data dir's file system.
+    min_free_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
 
 
 class AdminSettings(Strict):
@@ -48,6 +76,14 @@ class AdminSettings(Strict):
 class AuditSettings(Strict):
     #: JSON Lines file, relative to the data dir; null disables the file (the store keeps records).
     file: str | None = "audit.jsonl"
+    #: Records older than this are pruned from the store (and age out of rotated files); null keeps forever.
+    max_age_seconds: int | None = Field(default=30 * 86_400, ge=60)
+    #: At most this many records are kept in the store (the oldest go first).
+    max_records: int | None = Field(default=1_000_000, ge=100)
+    #: The file is rotated (audit.jsonl -> audit.jsonl.1 ...) when it grows beyond this.
+    file_max_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    #: Rotated files kept (audit.jsonl.1 .. audit.jsonl.N).
+    file_backups: int = Field(default=3, ge=0, le=100)
 
 
 class TokenFileSettings(Strict):

@@ -27,6 +27,46 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("stsmock.metrics.registry", CollectorRegistry)
 UNMATCHED = "unmatched"
+#: Any label value outside its fixed set (a client must not be able to mint label values).
+OTHER = "other"
+STS_ACTIONS = frozenset(
+    {"AssumeRoleWithWebIdentity", "AssumeRole", "GetCallerIdentity", "GetSessionToken", "AssumeRoleWithClientGrants"}
+)
+DECISIONS = frozenset({"allow", "deny"})
+GRANTS = frozenset(
+    {
+        "client_credentials",
+        "password",
+        "authorization_code",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "admin-mint",
+    }
+)
+
+
+def _sts_codes() -> frozenset[str]:
+    """Every error code the STS can answer with (from the error classes), plus "" for success."""
+    from stsproxy import errors
+
+    codes = {""}
+    stack: list[type] = [errors.StsError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        for attr in ("code", "minio_code"):
+            value = getattr(cls, attr, None)
+            if isinstance(value, str):
+                codes.add(value)
+    return frozenset(codes)
+
+
+def bounded(value: object, allowed: frozenset[str]) -> str:
+    text = "" if value is None else str(value)
+    return text if text in allowed else OTHER
+
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -34,7 +74,9 @@ _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OP
 class Metrics:
     """The metric families of one stsmock instance."""
 
-    def __init__(self) -> None:
+    def __init__(self, issuers: frozenset[str] = frozenset({"default"})) -> None:
+        self.issuers = issuers
+        self.codes = _sts_codes()
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
@@ -73,9 +115,11 @@ class Metrics:
     # -- STS decisions (StsExtensions.observe) ------------------------------------------
     def on_decision(self, record: dict[str, Any]) -> None:
         """One ``sts.decision`` record, before audit redaction (which masks the ``code`` field)."""
-        action = str(record.get("action") or "unknown")
+        action = bounded(record.get("action"), STS_ACTIONS)
         self.sts_decisions.labels(
-            action=action, decision=str(record.get("decision") or "deny"), code=str(record.get("code") or "")
+            action=action,
+            decision=bounded(record.get("decision") or "deny", DECISIONS),
+            code=bounded(record.get("code") or "", self.codes),
         ).inc()
         latency = record.get("latency_ms")
         if isinstance(latency, int | float):
@@ -86,7 +130,7 @@ class Metrics:
         event = record.get("event")
         if event == "token.issued":
             self.tokens_issued.labels(
-                issuer=str(record.get("issuer") or ""), grant=str(record.get("grant") or "unknown")
+                issuer=bounded(record.get("issuer"), self.issuers), grant=bounded(record.get("grant"), GRANTS)
             ).inc()
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -110,7 +154,8 @@ class Metrics:
             finally:
                 endpoint = route_name(request)
                 method = request.method if request.method in _KNOWN_METHODS else "OTHER"
-                self.http_requests.labels(endpoint=endpoint, method=method, status=str(status)).inc()
+                code = str(status) if 100 <= status <= 599 else OTHER
+                self.http_requests.labels(endpoint=endpoint, method=method, status=code).inc()
                 self.http_duration.labels(endpoint=endpoint, method=method).observe(time.perf_counter() - started)
 
         return metrics_middleware

@@ -109,15 +109,38 @@ def start_server(config: Any, data_dir: Path, loop: _LoopThread) -> RunningServe
     return RunningServer(base_url, runtime.admin_token, data_dir, runtime, runner, loop)
 
 
+#: Keys that name an item in a config list: items with the same name merge, new ones are added.
+_ITEM_KEYS = ("name", "client_id", "username")
+
+
+def merge_config(base: Any, overlay: Any) -> Any:
+    """``overlay`` on top of ``base``: mappings merge deeply, named list items merge by name, other values replace."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        out = dict(base)
+        for key, value in overlay.items():
+            out[key] = merge_config(base[key], value) if key in base else value
+        return out
+    if isinstance(base, list) and isinstance(overlay, list) and all(isinstance(i, dict) for i in base + overlay):
+        key = next((k for k in _ITEM_KEYS if all(k in i for i in base + overlay)), None)
+        if key is not None:
+            merged = {item[key]: item for item in base}
+            for item in overlay:
+                merged[item[key]] = merge_config(merged[item[key]], item) if item[key] in merged else item
+            return list(merged.values())
+    return overlay
+
+
 def _config_from_marker(request: pytest.FixtureRequest) -> Any:
-    from .config import load_config, parse_config
+    """``@pytest.mark.stsmock_config({...})`` merges into the embedded default; a file path is a whole config."""
+    from .config import default_config_text, load_config, load_yaml_text, parse_config
 
     marker = request.node.get_closest_marker("stsmock_config")
     if marker is None or not marker.args:
         return load_config(None)
     value = marker.args[0]
     if isinstance(value, dict):
-        return parse_config(value)
+        default = load_yaml_text(default_config_text(), source="default config")
+        return parse_config(merge_config(default, value), source="stsmock_config marker")
     return load_config(value)
 
 

@@ -20,6 +20,8 @@ from aiohttp import web
 
 from . import datadir
 from .config import Config, TokenFileSettings
+from .connections import GuardedSockSite, Limits
+from .tls import TlsContext, TlsFiles
 
 log = logging.getLogger("stsmock")
 
@@ -36,6 +38,41 @@ class ServeOptions:
     announce: Callable[[str], None] = print
     #: Workers share the virtual clock through the store.
     share_clock: bool = False
+    #: Certificate and key every listener serves (None: plain http); set by :func:`prepare_tls`.
+    tls: TlsFiles | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
+
+
+def prepare_tls(options: ServeOptions) -> None:
+    """Resolve ``server.tls`` into files once, before any worker starts (they must not race for the CA)."""
+    from .tls import ensure_local_certificate, names_for
+
+    settings = options.config.server.tls
+    if settings.cert and settings.key:
+        options.tls = TlsFiles(Path(settings.cert).expanduser(), Path(settings.key).expanduser(), None)
+    elif settings.enabled:
+        data_dir = datadir.prepare(options.data_dir)
+        options.tls = ensure_local_certificate(data_dir, names_for(options.host, options.public_url))
+
+
+def limits_for(config: Config) -> Limits:
+    server = config.server
+    return Limits(
+        max_connections=server.max_connections,
+        header_timeout=server.header_timeout,
+        idle_timeout=server.idle_timeout,
+        body_timeout=server.body_timeout,
+    )
+
+
+def tls_context_for(options: ServeOptions) -> TlsContext | None:
+    """The one server SSLContext of this process; every listener gets ``.context``."""
+    if options.tls is None:
+        return None
+    return TlsContext(options.tls, reload_seconds=options.config.server.tls.reload_seconds)
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
@@ -50,13 +87,13 @@ def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.soc
     return sock
 
 
-def base_url_for(host: str, port: int, public_url: str | None) -> str:
+def base_url_for(host: str, port: int, public_url: str | None, scheme: str = "http") -> str:
     if public_url:
         return public_url.rstrip("/")
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - display only
     if ":" in shown:
         shown = f"[{shown}]"
-    return f"http://{shown}:{port}"
+    return f"{scheme}://{shown}:{port}"
 
 
 async def serve(
@@ -72,7 +109,11 @@ async def serve(
 
     sock = sock or bind_socket(options.host, options.port)
     port = sock.getsockname()[1]
-    base_url = base_url_for(options.host, port, options.public_url)
+    scheme = options.scheme
+    base_url = base_url_for(options.host, port, options.public_url, scheme)
+    tls = tls_context_for(options)  # built once; every listener (issuer/STS/admin/console, S3) gets tls.context
+    ssl_context = tls.context if tls is not None else None
+    limits = limits_for(options.config)
     runtime = build_runtime(
         options.config, data_dir=options.data_dir, base_url=base_url, share_clock=options.share_clock
     )
@@ -81,22 +122,24 @@ async def serve(
         token_files.append(TokenFileSettings(path=str(options.token_file), refresh_seconds=options.token_refresh))
     # one process owns the credential-delivery listeners (their ports are not shared)
     app = app_for_runtime(runtime, token_files=token_files, delivery_listeners=worker <= 1)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout)
     await runner.setup()
-    site = web.SockSite(runner, sock)
+    site = GuardedSockSite(runner, sock, limits=limits, ssl_context=ssl_context)
     await site.start()
+    watcher = asyncio.get_running_loop().create_task(tls.watch()) if tls is not None else None
     if worker == 0:
         datadir.write_server_info(
             runtime.data_dir,
             {
-                "url": base_url_for(options.host, port, None),
+                "url": base_url_for(options.host, port, None, scheme),
                 "public_url": base_url,
                 "pid": os.getpid(),
                 "admin_token_file": str(runtime.admin_token_path or ""),
+                "ca_file": str(options.tls.ca) if options.tls is not None and options.tls.ca else "",
             },
         )
         where = runtime.admin_token_path or "config (admin.token)"
-        bound = base_url_for(options.host, port, None)
+        bound = base_url_for(options.host, port, None, scheme)
         listening = f"listening on {bound}, " if bound != base_url else ""
         options.announce(f"stsmock ready at {base_url} ({listening}admin token: {where})")
     if ready is not None:
@@ -109,14 +152,23 @@ async def serve(
         await stop.wait()
     finally:
         log.info("stopping")
+        if watcher is not None:
+            watcher.cancel()
         await runner.cleanup()
 
 
 def main_guard(func: Callable[[], int]) -> int:
+    """Run ``serve``: any start-up failure is one line (the file and what to do) and exit status 1."""
+    from .failures import one_line
+
     try:
         return func()
     except KeyboardInterrupt:
         return 130
-    except OSError as exc:
-        print(f"stsmock: {exc.strerror or exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - the serve command's one place for errors
+        if os.environ.get("STSMOCK_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        print(f"stsmock: {one_line(exc)}", file=sys.stderr)
         return 1

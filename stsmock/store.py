@@ -63,6 +63,8 @@ class Store:
         self.path = str(path)
         self._now = now
         self._lock = threading.RLock()
+        #: Callbacks waiting for the open transaction's COMMIT (None outside a transaction).
+        self._after_commit: list[Callable[[], None]] | None = None
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -78,12 +80,29 @@ class Store:
         """One commit for everything written inside (the writes of one or several requests)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
+            self._after_commit = []
             try:
                 yield
             except BaseException:
+                self._after_commit = None  # rolled back: what waited for the commit never happens
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            after, self._after_commit = self._after_commit, None
+        for callback in after:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once what was written so far is committed (now, outside a transaction).
+
+        The audit file line of a record written inside a transaction waits for its COMMIT.
+        """
+        with self._lock:
+            pending = self._after_commit
+            if pending is not None:
+                pending.append(callback)
+                return
+        callback()
 
     # -- namespaced records (codes, refresh tokens, sessions, break-glass state...) --
 
@@ -201,6 +220,18 @@ class Store:
                 ),
             )
         return int(cur.lastrowid or 0)
+
+    def prune_audit(self, *, before: float | None, keep_last: int | None) -> int:
+        """Retention: drop audit records older than ``before`` and all but the newest ``keep_last``."""
+        removed = 0
+        with self._lock:
+            if before is not None:
+                removed += self._db.execute("DELETE FROM audit WHERE ts < ?", (before,)).rowcount
+            if keep_last is not None:
+                row = self._db.execute("SELECT MAX(id) FROM audit").fetchone()
+                if row and row[0] is not None:
+                    removed += self._db.execute("DELETE FROM audit WHERE id <= ?", (row[0] - keep_last,)).rowcount
+        return removed
 
     def query_audit(
         self,

@@ -49,10 +49,18 @@ def build_runtime(
     store = Store(data_dir / "state.db", now=clock.now)
     if share_clock:
         clock.share(lambda: store.get_meta("clock"), lambda value: store.set_meta("clock", value))
-    audit = AuditLog(store, path=(data_dir / config.audit.file) if config.audit.file else None, now=clock.now)
+    audit = AuditLog(
+        store,
+        path=(data_dir / config.audit.file) if config.audit.file else None,
+        now=clock.now,
+        max_bytes=config.audit.file_max_bytes,
+        backups=config.audit.file_backups,
+        max_age_seconds=config.audit.max_age_seconds,
+        max_records=config.audit.max_records,
+    )
     group_commit = GroupCommit(store)
     audit.use_group_commit(group_commit.run)
-    metrics = Metrics()
+    metrics = Metrics(issuers=frozenset(i.name for i in config.issuers))
     audit.subscribe(metrics.on_audit)
     listeners: list[RevocationListener] = []
     revocations = RevocationRegistry(store, now=clock.now, on_revoke=_announce_revocation(audit, listeners))

@@ -38,7 +38,9 @@ def _prepare(options: ServeOptions, port: int) -> None:
     from .wiring import build_runtime
 
     runtime = build_runtime(
-        options.config, data_dir=options.data_dir, base_url=base_url_for(options.host, port, options.public_url)
+        options.config,
+        data_dir=options.data_dir,
+        base_url=base_url_for(options.host, port, options.public_url, options.scheme),
     )
     runtime.store.set_meta("clock", "")  # every start begins with the real time
     runtime.audit.close()
@@ -74,11 +76,17 @@ def run_workers(options: ServeOptions, workers: int) -> int:
                     other.kill()
                 return 1
     reserved.close()  # only the workers' sockets accept from now on
-    base_url = base_url_for(options.host, port, options.public_url)
+    base_url = base_url_for(options.host, port, options.public_url, options.scheme)
     info = datadir.read_server_info(options.data_dir.expanduser().resolve()) or {}
     datadir.write_server_info(
         options.data_dir.expanduser().resolve(),
-        {**info, "url": base_url, "pid": os.getpid(), "workers": [p.pid for p in processes]},
+        {
+            **info,
+            "url": base_url,
+            "pid": os.getpid(),
+            "workers": [p.pid for p in processes],
+            "ca_file": str(options.tls.ca) if options.tls is not None and options.tls.ca else "",
+        },
     )
     token_path = options.data_dir.expanduser().resolve() / "admin-token"
     where = token_path if options.config.admin.token is None else "config (admin.token)"

@@ -37,6 +37,9 @@ Credentials = tuple[str, str, str, "float | int | str | datetime"]
 # --------------------------------------------------------------------------- parsing
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def merge_params(query: Iterable[tuple[str, str]], body: Iterable[tuple[str, str]]) -> dict[str, str]:
     """One parameter map from URL query and form body.
 
@@ -50,6 +53,11 @@ def merge_params(query: Iterable[tuple[str, str]], body: Iterable[tuple[str, str
         body = body.items()
     merged: dict[str, str] = {}
     for key, value in query:
+        if _SURROGATE.search(key) or _SURROGATE.search(value):  # web.py decodes with surrogateescape
+            raise InvalidParameterValue(
+                f"Malformed query string: parameter '{_SURROGATE.sub('?', key)[:40]}' is not valid UTF-8",
+                check="query-string",
+            )
         merged.setdefault(key, value)
     for key, value in body:
         merged.setdefault(key, value)
@@ -95,13 +103,22 @@ def parse_form_body(body: bytes, content_type: str | None) -> list[tuple[str, st
     return pairs
 
 
+#: Digits of a ``Name.member.N`` index (AWS lists hold at most a few hundred members).
+MAX_INDEX_DIGITS = 6
+
+
 def _member_indexes(params: Mapping[str, str], prefix: str, suffix: str) -> list[tuple[int, str]]:
-    pattern = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix) + r"$")
+    pattern = re.compile(re.escape(prefix) + r"([0-9]+)" + re.escape(suffix) + r"$")
     found: list[tuple[int, str]] = []
     for key in params:
         match = pattern.match(key)
         if match:
-            found.append((int(match.group(1)), key))
+            index = match.group(1)
+            if len(index) > MAX_INDEX_DIGITS:  # int() of thousands of digits is a ValueError, not a protocol error
+                raise InvalidParameterValue(
+                    f"{prefix}N: the member index has more than {MAX_INDEX_DIGITS} digits", check="member-index"
+                )
+            found.append((int(index), key))
     found.sort()
     return found
 

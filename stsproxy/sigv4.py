@@ -124,11 +124,11 @@ def _parse_credential(credential: str, *, source: str) -> tuple[str, str, str, s
 def _http_date_to_timestamp(value: str) -> str | None:
     try:
         parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.astimezone(dt.UTC).strftime(_TS_FORMAT)
+    except (TypeError, ValueError, OverflowError):  # e.g. "31 Dec 9999 23:59:59 -2359" is past year 9999 in UTC
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC).strftime(_TS_FORMAT)
 
 
 def _parse_header_auth(req: SignedRequest, header: str) -> SigV4Auth:
@@ -199,7 +199,10 @@ def _parse_query_auth(req: SignedRequest) -> SigV4Auth:
     expires: int | None = None
     raw_expires = values["X-Amz-Expires"]
     if raw_expires is not None:
-        if not raw_expires.isdigit() or not 0 < int(raw_expires) <= MAX_PRESIGN_EXPIRES:
+        digits = len(str(MAX_PRESIGN_EXPIRES))
+        if not (raw_expires.isascii() and raw_expires.isdigit() and len(raw_expires) <= digits) or not (
+            0 < int(raw_expires) <= MAX_PRESIGN_EXPIRES
+        ):
             raise IncompleteSignature(
                 f"X-Amz-Expires must be an integer between 1 and {MAX_PRESIGN_EXPIRES}, not '{raw_expires}'.",
                 check="sigv4-query-auth",

@@ -42,6 +42,8 @@ _TOKEN_CODE_RE = re.compile(r"[0-9]*")
 _TAG_KEY_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+"
 _TAG_VALUE_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*"
 _INT_RE = re.compile(r"-?[0-9]+")
+#: Every integer parameter of the Query API fits in int64 (19 digits); longer values are refused by length.
+MAX_INT_DIGITS = 18
 
 _SENSITIVE = frozenset({"webIdentityToken", "policy"})
 
@@ -140,6 +142,9 @@ class _Problems:
             return None
         if not _INT_RE.fullmatch(value):
             self.add(member, value, "must be an integer")
+            return None
+        if len(value.lstrip("-")) > MAX_INT_DIGITS:  # before int(): Python refuses > 4300 digits with a ValueError
+            self.add(member, value[:24] + "...", f"must be an integer of at most {MAX_INT_DIGITS} digits")
             return None
         number = int(value)
         if number < low:

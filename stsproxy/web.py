@@ -16,10 +16,9 @@ def _split_query(raw_path: str) -> tuple[str, list[tuple[str, str]]]:
     from urllib.parse import parse_qsl
 
     path, _, query = raw_path.partition("?")
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False, errors="strict")
-    except (UnicodeDecodeError, ValueError):
-        pairs = []
+    # invalid UTF-8 survives as surrogate escapes: protocol.merge_params answers it with the STS's own error
+    # (it used to drop every parameter silently)
+    pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False, errors="surrogateescape")
     return path, pairs
 
 

@@ -34,7 +34,16 @@ async def audit_query(request: web.Request) -> web.Response:
             until=float(q["until"]) if "until" in q else None,
             after_id=min(max(int(q.get("after_id", "0")), 0), MAX_ID),
             limit=int(q.get("limit", "100")),
+            newest_first=_order(q.get("order", "oldest")),
         )
     except ValueError:
-        return admin_error(400, "invalid_request", "since/until must be epoch seconds; after_id/limit integers")
+        return admin_error(
+            400, "invalid_request", "since/until must be epoch seconds; after_id/limit integers; order oldest|newest"
+        )
     return web.json_response({"records": records})
+
+
+def _order(value: str) -> bool:
+    if value not in ("oldest", "newest"):
+        raise ValueError(value)
+    return value == "newest"

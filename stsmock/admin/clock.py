@@ -32,16 +32,19 @@ async def set_clock(request: web.Request) -> web.Response:
         return admin_error(400, "invalid_request", "advance needs 'seconds'")
     if body.action == "set" and body.at is None:
         return admin_error(400, "invalid_request", "set needs 'at' (epoch seconds)")
-    if body.action == "freeze":
-        clock.freeze(body.at)
-    elif body.action == "unfreeze":
-        clock.unfreeze()
-    elif body.action == "advance":
-        clock.advance(float(body.seconds or 0))
-    elif body.action == "set":
-        clock.set(float(body.at or 0))
-    else:
-        clock.reset()
+    try:
+        if body.action == "freeze":
+            clock.freeze(body.at)
+        elif body.action == "unfreeze":
+            clock.unfreeze()
+        elif body.action == "advance":
+            clock.advance(float(body.seconds or 0))
+        elif body.action == "set":
+            clock.set(float(body.at or 0))
+        else:
+            clock.reset()
+    except ValueError as exc:  # NaN, Infinity, beyond 9999-12-31: the clock refuses, naming the limit
+        return admin_error(400, "invalid_request", str(exc))
     state = clock.state()
     runtime.audit.record("admin.clock", severity="high", action=body.action, clock=state)
     return web.json_response(state)

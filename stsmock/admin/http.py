@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ValidationError
 
+from ..bounded_json import JsonLimitError, loads_bounded
 from ..config import format_validation_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -55,9 +56,31 @@ class AdminRoutes(web.RouteTableDef):
         self.tag = tag
 
     def op(
-        self, method: str, path: str, summary: str, *, responses: Mapping[int, Response], **details: Any
+        self,
+        method: str,
+        path: str,
+        summary: str,
+        *,
+        responses: Mapping[int, Response],
+        body: type[BaseModel] | None = None,
+        body_required: bool = False,
+        body_exclude: tuple[str, ...] = (),
+        query: type[BaseModel] | None = None,
+        path_params: Mapping[str, Mapping[str, Any]] | None = None,
+        description: str = "",
     ) -> Callable[[H], H]:
-        operation = Operation(summary, self.tag, responses=responses, **details)
+        """Register the decorated handler for ``method path`` and describe it (see :class:`Operation`)."""
+        operation = Operation(
+            summary,
+            self.tag,
+            body=body,
+            body_required=body_required,
+            body_exclude=body_exclude,
+            responses=responses,
+            query=query,
+            path_params=path_params or {},
+            description=description,
+        )
 
         def register(handler: H) -> H:
             setattr(handler, "__admin_operation__", operation)  # noqa: B010 - read back by operation_of
@@ -87,9 +110,10 @@ async def read_body(request: web.Request, model: type[Model]) -> Model:
     """Parse a JSON body into ``model``; raise a 400 response on any problem."""
     try:
         raw = await request.read()
-        data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise _bad_request("body is not valid JSON") from None
+        # depth, digits, NaN/Infinity and lone surrogates are refused here, naming the limit
+        data = loads_bounded(raw, max_bytes=len(raw), what="body") if raw.strip() else {}
+    except JsonLimitError as exc:
+        raise _bad_request(str(exc)) from None
     except web.HTTPRequestEntityTooLarge:
         raise
     try:

@@ -59,13 +59,14 @@ class RevokeBody(_Body):
     by: Literal["jti", "sub", "client_id", "iss", "role_arn", "session", "access_key"]
     value: str = Field(min_length=1, max_length=4096)
     reason: str = Field(default="", max_length=1024)
-    issued_before: float | None = None
+    issued_before: float | None = Field(None, allow_inf_nan=False)
 
 
 class ClockBody(_Body):
     action: Literal["freeze", "unfreeze", "advance", "set", "reset"]
-    seconds: float | None = None
-    at: float | None = None
+    #: finite, and the clock must stay within 1970..9999 (checked by the clock)
+    seconds: float | None = Field(None, allow_inf_nan=False)
+    at: float | None = Field(None, allow_inf_nan=False)
 
 
 class ArmBody(_Body):
@@ -96,6 +97,7 @@ class AuditQuery(BaseModel):
     until: float = Field(0, description="epoch seconds")
     after_id: int = Field(0, ge=0, description="records with a larger id")
     limit: int = Field(100, ge=1, le=10_000, description="max records (default 100)")
+    order: Literal["oldest", "newest"] = Field("oldest", description="oldest first (default) or the newest first")
 
 
 # -- responses (no docstrings: a model's docstring becomes its description) ------------------------------
@@ -166,7 +168,7 @@ class Revocation(_Doc):
     created_at: float
     by: str
     value: str
-    issued_before: float | None = None
+    issued_before: float | None = Field(None, allow_inf_nan=False)
     reason: str | None = None
     source: str | None = None
 

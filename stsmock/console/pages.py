@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,8 +94,11 @@ class Segment:
 
 
 def decode_segment(segment: str) -> Any:
+    """Bounded like every other JWT parser (a 1000-deep header used to be a 500 here)."""
+    from ..bounded_json import loads_bounded
+
     raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    return json.loads(raw)
+    return loads_bounded(raw, max_bytes=64 * 1024, what="the segment")
 
 
 def segments(token: str) -> tuple[list[Segment], dict[str, Any]]:
@@ -107,8 +109,9 @@ def segments(token: str) -> tuple[list[Segment], dict[str, Any]]:
     for label, index in (("Header", 0), ("Claims", 1)):
         try:
             value = decode_segment(parts[index]) if len(parts) > index else None
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            out.append(Segment(label, error="not base64url-encoded JSON"))
+        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            limit = getattr(exc, "limit", "syntax")
+            out.append(Segment(label, error="not base64url-encoded JSON" if limit == "syntax" else str(exc)))
             continue
         if label == "Claims" and isinstance(value, dict):
             claims = value

@@ -33,7 +33,10 @@ routes = web.RouteTableDef()
 def add_routes(app: web.Application) -> None:
     runtime = app[RUNTIME]
     app[AUTH] = ConsoleAuth(
-        console_key(runtime.data_dir), runtime.admin_token, secure=runtime.base_url.startswith("https://")
+        console_key(runtime.data_dir),
+        runtime.admin_token,
+        secure=runtime.base_url.startswith("https://"),
+        store=runtime.store,
     )
     app.router.add_routes(routes)
 
@@ -44,7 +47,13 @@ def page(request: web.Request, template: str, title: str, *, status: int = 200, 
     auth = request.app[AUTH]
     nav = context.pop("nav", True)
     body = render(
-        template, title=title, nav=nav, links=NAV, path=request.path, csrf=auth.csrf_token() if nav else "", **context
+        template,
+        title=title,
+        nav=nav,
+        links=NAV,
+        path=request.path,
+        csrf=auth.csrf_token(request) if nav else "",
+        **context,
     )
     return web.Response(text=body, status=status, content_type="text/html", charset="utf-8", headers=SECURITY_HEADERS)
 
@@ -63,7 +72,7 @@ async def read_form(request: web.Request) -> Mapping[str, Any]:
 async def post_form(request: web.Request) -> Mapping[str, Any]:
     require_auth(request)
     form = await read_form(request)
-    if not request.app[AUTH].csrf_ok(form):
+    if not request.app[AUTH].csrf_ok(request, form):
         raise web.HTTPForbidden(text="CSRF token missing or invalid; reload the page", headers=SECURITY_HEADERS)
     return form
 
@@ -84,13 +93,14 @@ async def login(request: web.Request) -> web.StreamResponse:
         return page(request, "login.html", "Sign in", status=401, nav=False, error="That is not the admin token.")
     runtime.audit.record("console.login", severity="high", source_ip=request.remote)
     response = web.HTTPSeeOther("/ui")
-    response.set_cookie(COOKIE, auth.session_value(), path=PREFIX, httponly=True, samesite="Strict", secure=auth.secure)
+    response.set_cookie(COOKIE, auth.start_session(), path=PREFIX, httponly=True, samesite="Strict", secure=auth.secure)
     raise response
 
 
 @routes.post("/ui/logout")
 async def logout(request: web.Request) -> web.StreamResponse:
     await post_form(request)
+    request.app[AUTH].end_session(request)  # the cookie stops working everywhere, not only in this browser
     response = web.HTTPSeeOther("/ui/login")
     response.del_cookie(COOKIE, path=PREFIX)
     raise response

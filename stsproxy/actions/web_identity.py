@@ -12,10 +12,10 @@ shapes and minting in :mod:`stsproxy.sessions`.
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from .. import protocol, steps
+from ..bounded_json import loads_bounded
 from ..errors import AccessDenied, InternalFailure, StsError
 from ..plane import ActionCall, StsPlane
 from ..sessions import as_tuple, claim_policy_session, mint_session, role_session, token_identity
@@ -148,7 +148,8 @@ def unverified_identity(token: str) -> dict[str, Any]:
     """
     try:
         payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        claims = loads_bounded(raw, max_bytes=len(raw), what="the payload")  # bounded: depth, digits, surrogates
     except (IndexError, ValueError, TypeError):
         return {"claims_verified": False}
     if not isinstance(claims, dict):

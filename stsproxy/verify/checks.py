@@ -22,6 +22,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import import_key
 from joserfc.jws import JWSAlgModel
 
+from ..bounded_json import JsonLimitError, check_strings, precheck
 from ..errors import ExpiredTokenException, IDPCommunicationError, InvalidIdentityToken
 from ..settings import TokenValidationSettings
 from .jwks import IdpUnreachable, JwksCache, JwksEntry
@@ -98,7 +99,12 @@ def _b64_json(segment: str, what: str) -> dict[str, Any]:
         raise fail(f"Invalid JWT: the {what} is not base64url", "token-format")
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        value = _JSON.decode(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        precheck(text, what=f"the {what}")  # nesting depth before the recursive decoder (was a RecursionError)
+        value = _JSON.decode(text)
+        check_strings(value, text)  # no lone surrogates (they fail later, e.g. in the audit store)
+    except JsonLimitError as exc:
+        raise fail(f"Invalid JWT: {exc}", "token-format") from None
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise fail(f"Invalid JWT: the {what} is not valid JSON ({exc})", "token-format") from None
     if not isinstance(value, dict):

@@ -11,14 +11,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-_READY = re.compile(r"stsmock ready at (http://[\d.:]+) \((?:listening on (http://[\d.:]+), )?admin token: ([^;)]+)")
+_READY = re.compile(
+    r"stsmock ready at (https?://[\w.:-]+) \((?:listening on (https?://[\d.:]+), )?admin token: ([^;)]+)"
+)
 
 
 class ServeProcess:
     """``python -m cli.main serve --port 0 --data-dir DIR [extra...]``, waited for until ready."""
 
-    def __init__(self, data_dir: Path, *extra: str, port: int = 0) -> None:
+    def __init__(self, data_dir: Path, *extra: str, port: int = 0, ca_file: Path | None = None) -> None:
         self.data_dir = data_dir
+        self._ca_file = ca_file
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
             stdout=subprocess.PIPE,
@@ -40,6 +43,16 @@ class ServeProcess:
     def admin_token(self) -> str:
         return (self.data_dir / "admin-token").read_text(encoding="utf-8").strip()
 
+    @property
+    def ca_file(self) -> Path:
+        return self._ca_file or self.data_dir / "tls" / "ca.pem"
+
+    def ssl_context(self) -> Any:
+        """Trust the data dir's local CA when serving https (``--tls``)."""
+        import ssl
+
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.url.startswith("https") else None
+
     def admin(self, method: str, path: str, body: dict | None = None) -> Any:
         """Call the admin API with the data dir's admin token; a fresh connection each time."""
         request = urllib.request.Request(
@@ -52,7 +65,7 @@ class ServeProcess:
                 "Connection": "close",
             },
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=self.ssl_context()) as response:
             raw = response.read()
         return json.loads(raw) if raw else None
 

@@ -76,3 +76,19 @@ def test_metrics_registries_are_per_app(stsmock_server, tmp_path_factory, _stsmo
         assert _value(_samples(stsmock_server.url), "stsmock_http_requests_total", endpoint="/healthz") == 1
     finally:
         other.stop()
+
+
+def test_metric_labels_come_from_fixed_sets(stsmock):
+    """Unique junk Action values (unauthenticated) collapse into one label instead of one series each."""
+    url = stsmock.url
+    for i in range(200):
+        requests.post(url + "/", data={"Action": f"Junk{i:05d}", "Version": "2011-06-15"}, timeout=10)
+    requests.request("BREW", f"{url}/", timeout=10)
+    s = _samples(url)
+    actions = {lbl["action"] for lbl, _ in s.get("stsmock_sts_decisions_total", [])}
+    assert not any(a.startswith("Junk") for a in actions)
+    assert _value(s, "stsmock_sts_decisions_total", action="other", decision="deny", code="InvalidAction") == 200
+    codes = {lbl["code"] for lbl, _ in s.get("stsmock_sts_decisions_total", [])}
+    assert codes <= {"", "other", "InvalidAction", "AccessDenied", "InvalidIdentityToken"}
+    series = sum(len(v) for v in s.values())
+    assert series < 200  # bounded: far fewer series than distinct junk values

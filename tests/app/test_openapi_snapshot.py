@@ -33,3 +33,19 @@ async def test_openapi_document_equals_the_snapshot(tmp_path):
     expected = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
     expected["info"]["version"] = doc["info"]["version"]  # the installed distribution's version
     assert doc == expected
+
+
+async def test_a_mounted_admin_route_without_an_operation_is_listed_as_undocumented(tmp_path):
+    from aiohttp import web
+
+    async def extra(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app = create_app(load_config(None), data_dir=tmp_path, base_url=BASE_URL)
+    app.router.add_post("/admin/extra/{thing}", extra)
+    async with TestClient(TestServer(app)) as client:
+        doc = await (await client.get("/admin/openapi.json")).json()
+    op = doc["paths"]["/admin/extra/{thing}"]["post"]
+    assert op["tags"] == ["undocumented"]
+    assert op["parameters"] == [{"name": "thing", "in": "path", "required": True, "schema": {"type": "string"}}]
+    assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AnyObject"}

@@ -49,6 +49,8 @@ class CephRGW:
     access_key: str  # admin user with caps oidc-provider=*;roles=*;users=*;buckets=*
     secret_key: str
     ceph_dir: str | None  # cluster dir (logs in <ceph_dir>/log); None for an externally managed RGW
+    #: a stsmock data dir whose local CA (tls/ca.pem) this RGW trusts for https issuers; None if not set up
+    trusted_data_dir: str | None = None
 
     @property
     def rgw_log(self) -> str | None:

@@ -91,6 +91,12 @@ def ceph_rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephRGW]:
         _unavailable(MISSING_MSG)
 
     ceph_dir = tmp_path_factory.mktemp("ceph")
+    # a stsmock data dir with a local CA, created before RGW starts so radosgw can trust it (https issuer tests)
+    from stsmock.tls import ca_path, ensure_ca
+
+    trusted = tmp_path_factory.mktemp("stsmock-tls-for-rgw") / "data"
+    trusted.mkdir(mode=0o700)
+    ensure_ca(trusted)
     mon_port, rgw_port = _free_ports(2)
     env = {
         **os.environ,
@@ -99,6 +105,7 @@ def ceph_rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephRGW]:
         "CEPH_RGW_PORT": str(rgw_port),
         "CEPH_RGW_ACCESS_KEY": os.environ.get("STSMOCK_CEPH_ACCESS_KEY", "ADMINAK"),
         "CEPH_RGW_SECRET_KEY": os.environ.get("STSMOCK_CEPH_SECRET_KEY", "ADMINSK"),
+        "CEPH_RGW_CA_FILE": str(ca_path(trusted)) if os.geteuid() == 0 else "",  # unshare/mount need root
     }
     stopped = False
 
@@ -136,6 +143,7 @@ def ceph_rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephRGW]:
             access_key=exports.get("CEPH_RGW_ACCESS_KEY", env["CEPH_RGW_ACCESS_KEY"]),
             secret_key=exports.get("CEPH_RGW_SECRET_KEY", env["CEPH_RGW_SECRET_KEY"]),
             ceph_dir=exports.get("CEPH_DIR", str(ceph_dir)),
+            trusted_data_dir=str(trusted) if os.geteuid() == 0 else None,
         )
     finally:
         stop()

@@ -193,15 +193,29 @@ def test_jwks_entries_and_certificates(tmp_path, alg):
     assert cert.public_key().public_bytes(der, spki) == jwk_pub.public_bytes(der, spki)
 
 
-def test_corrupt_key_file_is_skipped(tmp_path):
+def test_corrupt_key_file_is_an_error_never_regenerated(tmp_path):
+    """A truncated key file stops the start (naming the file) instead of being replaced by a new key."""
+    from issuer.keys import KeyFileError
+
     clock, audit = Clock(), Audit()
     keys = KeyManager(
         tmp_path, algorithms=["RS256"], default_alg="RS256", clock=clock, settings=KeySettings(), audit=audit
     )
     keys.ensure()
-    (tmp_path / "broken.json").write_text("{not json")
-    keys.ensure()
-    assert "key.load_failed" in audit.events and len(keys.jwks()["keys"]) == 1
+    (kid,) = [k["kid"] for k in keys.jwks()["keys"]]
+    path = tmp_path / f"{kid}.json"
+    (tmp_path / "cut").write_bytes(path.read_bytes()[:100])  # truncated, as after a full disk
+    os.replace(tmp_path / "cut", path)
+    fresh = KeyManager(
+        tmp_path, algorithms=["RS256"], default_alg="RS256", clock=clock, settings=KeySettings(), audit=audit
+    )
+    with pytest.raises(KeyFileError) as info:
+        fresh.ensure()
+    assert info.value.path == path
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [path.name]  # nothing generated next to it
+    keys.reload_if_changed()  # a running server keeps the keys it has
+    assert [k["kid"] for k in keys.jwks()["keys"]] == [kid]
+    assert "key.load_failed" in audit.events
 
 
 def test_jwks_cache_follows_rotation_and_time(tmp_path):

@@ -44,7 +44,7 @@ def test_app_mounts_the_runtime_with_one_middleware_list_and_cleanup_contexts(tm
     app = app_for_runtime(runtime)
     assert app[RUNTIME] is runtime
     names = [m.__name__ for m in app.middlewares]  # type: ignore[union-attr]
-    assert names == ["metrics_middleware", "error_middleware", "admin_auth", "faults_middleware"]
+    assert names == ["metrics_middleware", "error_middleware", "admin_auth", "body_timeout", "faults_middleware"]
     assert len(app.cleanup_ctx) == 5  # closing, purging, token files, webhooks, delivery listeners
     runtime.audit.close()
     runtime.store.close()
