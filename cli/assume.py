@@ -288,7 +288,7 @@ def env(
 
         client = AdminClient.discover(kwargs["url"], admin_token, kwargs["data_dir"])
         opts = {"imds_v1": imds_v1, "auth_token_file": auth_token_file}
-        print_env(delivery_env(client, kind, kwargs["role_arn"], sub, opts), fmt)
+        print_env({**delivery_env(client, kind, kwargs["role_arn"], sub, opts), **ca_exports(kwargs["data_dir"])}, fmt)
         return
     args = _args(kwargs)
     web_token = args.web_token()

@@ -22,6 +22,7 @@ def drill() -> None:
 @click.option("--pattern", "patterns", multiple=True, help="Only these patterns (repeat).")
 @click.option("--client", "clients", multiple=True, help="Only these clients: boto3, awscli, js, minio-py.")
 @click.option("--target", type=click.Choice(["sts", "s3"]), default="sts", show_default=True)
+@click.option("--parallel", type=click.IntRange(1, 6), default=3, show_default=True, help="Patterns per wave.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="drill-results", show_default=True)
 def refresh(
     lifetime: int,
@@ -31,6 +32,7 @@ def refresh(
     patterns: tuple[str, ...],
     clients: tuple[str, ...],
     target: str,
+    parallel: int,
     out_dir: str,
 ) -> None:
     """Real clients call continuously while credentials expire; table + JSON + HTML chart."""
@@ -55,6 +57,7 @@ def refresh(
         patterns=patterns or KINDS,
         clients=clients or CLIENTS,
         target=target,
+        parallel=parallel,
         out_dir=Path(out_dir),
         stsmock=stsmock_executable(),
     )

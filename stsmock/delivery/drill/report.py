@@ -118,3 +118,25 @@ def chart_html(cells: list[Cell], meta: dict[str, Any]) -> str:
         + "<table><tr><th>pattern</th><th>client</th><th>calls</th><th>failed</th><th>refreshes</th>"
         f"<th>longest gap (s)</th><th>note</th></tr>{rows_html}</table>"
     )
+
+
+def markdown(cells: list[Cell], meta: dict[str, Any]) -> str:
+    """The table for docs/credential-delivery.md (between its ``drill:`` markers)."""
+    rows = [
+        f"{meta['lifetime_s']} s sessions (drill-only), {meta['seconds']:.0f} s of calls "
+        f"({meta['expiries']} expiries), target {meta['target']}, wall {meta['wall_s']:.0f} s.",
+        "",
+        "| pattern | client | calls | failed | refreshes | longest gap | first failure, errors / note |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for c in cells:
+        if c.note and not c.calls:
+            rows.append(f"| {c.pattern} | {c.client} | – | – | – | – | {c.note} |")
+            continue
+        errors = ", ".join(f"{k} ×{v}" for k, v in sorted(c.errors.items(), key=lambda kv: -kv[1]))
+        first = f"at {c.first_failure_s:.0f} s: {errors}" if c.failed else ""
+        detail = "; ".join(x for x in (first, c.note) if x)
+        rows.append(
+            f"| {c.pattern} | {c.client} | {c.calls} | {c.failed} | {c.refreshes} | {c.longest_gap_s:.1f} s | {detail} |"
+        )
+    return "\n".join(rows) + "\n"

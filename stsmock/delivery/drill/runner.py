@@ -28,7 +28,7 @@ import yaml
 
 from .. import timing
 from ..envs import KINDS, environment, process_command, process_config
-from .report import Cell, chart_html, summarize, table, to_json
+from .report import Cell, chart_html, markdown, summarize, table, to_json
 
 CLIENTS = ("boto3", "awscli", "js", "minio-py")
 #: botocore's IMDS budget is 1 s and one attempt (env-configurable, no code change); the drill
@@ -60,6 +60,8 @@ class DrillOptions:
     extra_serve_args: tuple[str, ...] = ()
     #: Each client keeps calling past ``seconds`` until it made this many calls (bounded).
     min_calls: int = 0
+    #: Patterns run at the same time (in waves), so one run does not starve a small machine.
+    parallel: int = 3
 
 
 def drill_config(lifetime: int) -> dict[str, Any]:
@@ -233,40 +235,56 @@ def run(options: DrillOptions, say: Callable[[str], None] = print) -> dict[str, 
     say(compression_text(options.lifetime))
     server = DrillServer(options, work)
     role_arn = f"arn:aws:iam::000000000000:role/{DRILL_ROLE}"
-    procs: list[tuple[str, str, subprocess.Popen[str], Path]] = []
+    procs: list[tuple[str, str, subprocess.Popen[str], Path, int]] = []
     cells: dict[tuple[str, str], Cell] = {}
+    spans: list[tuple[float, float]] = []  # (started, ended) of each wave
+    size = max(1, options.parallel)
+    waves = [options.patterns[i : i + size] for i in range(0, len(options.patterns), size)]
+    stats: dict[str, Any] = {}
     try:
-        for pattern in options.patterns:
-            for client in options.clients:
-                if client == "minio-py" and pattern == "credential-process":
-                    cells[(pattern, client)] = Cell(pattern, client, note="n/a: minio-py has no credential_process")
-                    continue
-                if client == "js" and not js_ready:
-                    cells[(pattern, client)] = Cell(pattern, client, note="JS SDK not installed: scripts/js-deps.sh")
-                    continue
-                env = _prepare(server, options, pattern, client, work, role_arn)
-                out = work / f"{pattern}-{client}.jsonl"
-                handle = out.open("w", encoding="utf-8")
-                proc = subprocess.Popen(  # noqa: S603 - our own client scripts
-                    _client_argv(client, pattern, options), env=env, stdout=handle, stderr=subprocess.DEVNULL, text=True
-                )
-                handle.close()
-                procs.append((pattern, client, proc, out))
-        started = time.time()
-        say(f"{len(procs)} client processes running for {options.seconds:.0f} s (target: {options.target}) ...")
-        for _pattern, _client, proc, _out in procs:
-            try:
-                proc.wait(timeout=max(5 * options.seconds + 90 - (time.time() - started), 1))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        ended = time.time()
+        for wave, patterns in enumerate(waves):
+            launched = []
+            for pattern in patterns:
+                for client in options.clients:
+                    if client == "minio-py" and pattern == "credential-process":
+                        cells[(pattern, client)] = Cell(pattern, client, note="n/a: minio-py has no credential_process")
+                        continue
+                    if client == "js" and not js_ready:
+                        cells[(pattern, client)] = Cell(
+                            pattern, client, note="JS SDK not installed: scripts/js-deps.sh"
+                        )
+                        continue
+                    env = _prepare(server, options, pattern, client, work, role_arn)
+                    out = work / f"{pattern}-{client}.jsonl"
+                    with out.open("w", encoding="utf-8") as handle:
+                        proc = subprocess.Popen(  # noqa: S603 - our own client scripts
+                            _client_argv(client, pattern, options),
+                            env=env,
+                            stdout=handle,
+                            stderr=subprocess.DEVNULL,
+                            text=True,
+                        )
+                    launched.append((pattern, client, proc, out, wave))
+            procs.extend(launched)
+            started = time.time()
+            say(
+                f"wave {wave + 1}/{len(waves)}: {', '.join(patterns)} — {len(launched)} client processes for "
+                f"{options.seconds:.0f} s (target: {options.target}) ..."
+            )
+            for *_rest, proc, _out, _wave in launched:
+                try:
+                    proc.wait(timeout=max(5 * options.seconds + 90 - (time.time() - started), 1))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            spans.append((started, time.time()))
         stats = {b["name"]: b for b in server.admin("GET", "/admin/bindings")["bindings"]}
     finally:
-        for *_rest, proc, _out in procs:
+        for *_rest, proc, _out, _wave in procs:
             if proc.poll() is None:
                 proc.kill()
         server.stop()
-    for pattern, client, _proc, out in procs:
+    for pattern, client, _proc, out, wave in procs:
+        started, ended = spans[wave]
         lines = []
         for raw in out.read_text(encoding="utf-8").splitlines():
             with contextlib.suppress(ValueError):
@@ -289,14 +307,17 @@ def run(options: DrillOptions, say: Callable[[str], None] = print) -> dict[str, 
         "target": options.target,
         "compression": compression_text(options.lifetime),
         "windows": timing_notes,
-        "wall_s": round(ended - started, 1),
+        "wall_s": round(sum(b - a for a, b in spans), 1),
+        "waves": [list(w) for w in waves],
     }
     (options.out_dir / "drill-refresh.json").write_text(to_json(ordered, meta), encoding="utf-8")
     (options.out_dir / "drill-refresh.html").write_text(chart_html(ordered, meta), encoding="utf-8")
+    (options.out_dir / "drill-refresh.md").write_text(markdown(ordered, meta), encoding="utf-8")
     say(table(ordered))
     say("")
     for note in timing_notes:
         say(f"- {note}")
     say(f"\nJSON: {options.out_dir / 'drill-refresh.json'}   chart: {options.out_dir / 'drill-refresh.html'}")
+    say(f"Markdown table: {options.out_dir / 'drill-refresh.md'}")
     shutil.rmtree(work, ignore_errors=True)
     return {"meta": meta, "cells": ordered}
