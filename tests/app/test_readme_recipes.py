@@ -44,6 +44,7 @@ MIRROR: dict[str, tuple[str, str, re.Pattern[str]]] = {
     "delivery-docker-env-file": ("bash", "d8c9185859a7849b", ARN),
     "s3-stand-in": ("python", "e1b2bfd975b8d0bd", re.compile(r"b'x'")),
     "pytest-plugin": ("python", "27c408fa059748a4", re.compile(r"2 passed")),
+    "https-tls": ("console", "309af58f388e237a", re.compile(r"(?m)^AWS_CA_BUNDLE=\S+/tls/bundle\.pem$")),
 }
 
 _BLOCK = re.compile(r"^<!-- recipe: ([\w-]+) -->\n```(\w+)\n(.*?)^```$", re.M | re.S)
@@ -149,6 +150,11 @@ def _run(name: str, lang: str, body: str, server: ServeProcess, tmp: Path) -> su
         return _run_bash(body, env, work)
     if lang == "console":
         commands = [line[2:] for line in body.splitlines() if line.startswith("$ ") and " serve" not in line]
+        if name == "https-tls":  # its own `serve --tls`, found through its own data dir
+            tls_xdg = tmp / "tls-xdg"
+            env["XDG_DATA_HOME"] = str(tls_xdg)
+            with ServeProcess(tls_xdg / "stsmock", "--tls", "--public-url", "https://stsmock.test:8400"):
+                return _run_bash("\n".join(commands), env, ROOT)
         return _run_bash("\n".join(commands), env, ROOT)
     script = work / ("test_recipe.py" if name == "pytest-plugin" else "recipe.py")
     script.write_text(body, encoding="utf-8")
