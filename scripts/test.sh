@@ -16,6 +16,12 @@ else
   echo "test.sh: not root; Ceph RGW and browser tests run only if already installed" >&2
 fi
 
+# Real identity providers for tests/interop/idp (Keycloak, Dex, oidc-provider), cached in ~/.cache/stsmock-idp.
+if ! scripts/idp-tools.sh install all; then
+  if [[ "${CI:-}" == "true" ]]; then echo "test.sh: installing the real IdPs failed" >&2; exit 1; fi
+  echo "test.sh: real IdPs not installed; their interop tests will skip" >&2
+fi
+
 # the JS SDK client of the delivery tests and the drill (Node.js + npm packages)
 if ! scripts/js-deps.sh && [[ "${CI:-}" == "true" ]]; then exit 1; fi
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Profile = Literal["aws", "minio"]
-UpstreamKind = Literal["minio", "ceph-rgw", "aws"]
+UpstreamKind = Literal["minio", "ceph-rgw", "aws", "seaweedfs"]
 UpstreamMode = Literal["passthrough", "broker"]
 
 _ACCOUNT_RE = re.compile(r"^\d{12}$")

@@ -77,6 +77,7 @@ PRESET = Authelia(
         jwks_x5c=False,
         jwks_several_keys=False,
         access_token_jwt=False,
+        aud_always_list=True,  # the ID token's aud is an array (fosite)
         public_https=False,
         x5c_setting="a certificate_chain for the signing key (identity_providers.oidc.jwks[].certificate_chain)",
         policy_claim_setting=(

@@ -13,8 +13,14 @@ STATUS_WORDS = {"works": "works", "works-with-setting": "works with a setting", 
 PROFILE_TITLES = {"aws": "AWS STS", "minio": "MinIO", "ceph-rgw": "Ceph RGW 16.2", "seaweedfs": "SeaweedFS 4.48"}
 #: Cells that a test also runs against the real servers (not only against the preset).
 TESTED_WITH_REAL_SERVERS: dict[tuple[str, str], str] = {
-    ("keycloak", "seaweedfs"): "real Keycloak 26.4.7 → real SeaweedFS 4.48",
-    ("keycloak", "ceph-rgw"): "real Keycloak 26.4.7 → real Ceph RGW 16.2.15",
+    ("keycloak", "seaweedfs"): "real Keycloak 26.4.7 and preset → real SeaweedFS 4.48",
+    ("keycloak", "ceph-rgw"): "real Keycloak 26.4.7 and preset → real Ceph RGW 16.2.15",
+    **{(p, "seaweedfs"): "preset → real SeaweedFS 4.48" for p in PRESET_NAMES if p != "keycloak"},
+    **{
+        (p, "ceph-rgw"): "preset → real Ceph RGW 16.2.15"
+        for p in PRESET_NAMES
+        if p not in ("keycloak", "github-actions", "entra")
+    },
 }
 
 

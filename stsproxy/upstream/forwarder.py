@@ -280,7 +280,7 @@ class UpstreamForwarder:
             ),
             subject=parsed["Subject"] or str(verified.claims.get("sub", "")),
             audience=parsed["Audience"] or verified.audience,
-            assumed_role_arn=parsed["Arn"] or assumed_role_arn_fallback(role_arn, session_name),
+            assumed_role_arn=parsed["Arn"] or assumed_role_arn_fallback(role_arn, session_name, upstream.kind),
             assumed_role_id=parsed["AssumedRoleId"] or None,
             provider=parsed["Provider"] or None,
             packed_policy_size=int(packed) if packed and packed.isdigit() else None,

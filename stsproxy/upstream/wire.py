@@ -196,12 +196,20 @@ def parse_success(body: bytes) -> dict[str, Any] | None:
     return out
 
 
-def assumed_role_arn_fallback(role_arn: str | None, session_name: str) -> str | None:
-    """``arn:P:iam::A:role/PATH/NAME`` -> ``arn:P:sts::A:assumed-role/NAME/SESSION`` (MinIO sends empty Arns)."""
+def assumed_role_arn_fallback(role_arn: str | None, session_name: str, kind: str = "aws") -> str | None:
+    """``arn:P:iam::A:role/PATH/NAME`` -> ``arn:P:sts::A:assumed-role/NAME/SESSION`` (MinIO sends empty Arns).
+
+    SeaweedFS sends no ``AssumedRoleUser`` at all and names roles without an account
+    (``arn:aws:iam::role/NAME``); for ``kind: seaweedfs`` that form gives SeaweedFS's own
+    account-less ``arn:aws:sts::assumed-role/NAME/SESSION`` (what its GetCallerIdentity says).
+    """
     if not role_arn:
         return None
     match = re.match(r"^arn:([^:]*):iam::([^:]*):role/(?:.*/)?([^/]+)$", role_arn)
     if not match:
-        return None
+        bare = re.match(r"^arn:([^:]*):iam::role/(?:.*/)?([^/]+)$", role_arn) if kind == "seaweedfs" else None
+        if bare is None:
+            return None
+        return f"arn:{bare.group(1)}:sts::assumed-role/{bare.group(2)}/{session_name}"
     partition, account, name = match.groups()
     return f"arn:{partition}:sts::{account}:assumed-role/{name}/{session_name}"

@@ -292,3 +292,50 @@ def test_unknown_preset_and_clashing_paths_are_config_errors() -> None:
         parse_config({"issuers": [{"name": "a", "issuer_path": "/same"}, {"name": "b", "issuer_path": "/same"}]})
     with pytest.raises(ConfigError, match="unknown endpoint"):
         parse_config({"issuers": [{"name": "a", "endpoints": {"keys": "/k"}}]})
+
+
+def test_stsmock_token_cli_mints_in_the_preset_shape(tmp_path: Path) -> None:
+    """``stsmock token --issuer NAME`` against a real ``stsmock serve`` with preset issuers."""
+    import subprocess
+    import sys
+
+    import yaml
+    from serve_process import ServeProcess  # tests/app is on sys.path (pytest rootdir import mode)
+
+    config = tmp_path / "presets.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "issuers": [
+                    {"name": "default"},
+                    {"name": "eks", "preset": "kubernetes", "preset_params": {"namespace": "payments"}},
+                    {"name": "ci", "preset": "github-actions"},
+                ]
+            }
+        )
+    )
+    server = ServeProcess(tmp_path / "data", "--config", str(config))
+    try:
+
+        def mint(*args: str) -> tuple[dict[str, Any], dict[str, Any]]:
+            out = subprocess.run(
+                [sys.executable, "-m", "cli.main", "token", "--data-dir", str(tmp_path / "data"), *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
+            return decode(out.stdout.strip())
+
+        head, claims = mint(
+            "--issuer", "eks", "--aud", "sts.amazonaws.com", "--sub", "system:serviceaccount:payments:up"
+        )
+        assert claims["iss"] == server.url + "/issuers/eks" and claims["aud"] == ["sts.amazonaws.com"]
+        assert claims["kubernetes.io"]["namespace"] == "payments"
+        assert claims["kubernetes.io"]["serviceaccount"]["name"] == "up"
+        assert re.fullmatch(B64URL43, head["kid"])
+        head, claims = mint("--issuer", "ci", "--aud", "sts.amazonaws.com", "--claim", "environment=prod")
+        assert claims["sub"] == "repo:octo-org/octo-repo:ref:refs/heads/main" and claims["environment"] == "prod"
+        assert claims["exp"] - claims["iat"] == 300 and "x5t" in head
+    finally:
+        server.stop()
