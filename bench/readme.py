@@ -54,9 +54,13 @@ def section(res: dict[str, Any]) -> str:
     if arwwi and floor and moto and floor["rps"] and moto["rps"]:
         share, vs_moto = arwwi["rps"] / floor["rps"], arwwi["rps"] / moto["rps"]
         ok = share >= ARWWI_FLOOR_SHARE and vs_moto >= ARWWI_VS_MOTO and arwwi["p99_ms"] <= ARWWI_P99_MS
+        cpu = ""
+        if all(x["server_cpu_pct"] for x in (arwwi, floor, moto)):
+            per = {k: x["rps"] / x["server_cpu_pct"] for k, x in (("a", arwwi), ("f", floor), ("m", moto))}
+            cpu = f" (per server CPU-second: {per['a'] / per['f']:.3f} of the floor, {per['a'] / per['m']:.2f}× moto)"
         out.append(
             f"| AssumeRoleWithWebIdentity (mint, RS256 tokens) | {arwwi['rps']:,.0f}/s = {share:.3f} of the floor "
-            f"({floor['rps']:,.0f}/s), {vs_moto:.2f}× moto ({moto['rps']:,.0f}/s), p99 {arwwi['p99_ms']:.1f} ms "
+            f"({floor['rps']:,.0f}/s), {vs_moto:.2f}× moto ({moto['rps']:,.0f}/s), p99 {arwwi['p99_ms']:.1f} ms{cpu} "
             f"| ≥ {ARWWI_FLOOR_SHARE:g} of the floor, ≥ {ARWWI_VS_MOTO:g}× moto, p99 ≤ {ARWWI_P99_MS:g} ms "
             f"| {'yes' if ok else 'no'} |"
         )

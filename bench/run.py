@@ -164,6 +164,7 @@ class Spec:
     reuse_data_dir: Path | None = None  # for "warm" stsmock starts
     no_pyc: bool = False  # stsmock: honour PYTHONDONTWRITEBYTECODE / no bytecode cache (compile from source)
     workers: int = 1  # stsmock --workers N (never pinned: the workers need both CPUs)
+    source: Path | None = None  # stsmock: run this source tree (PYTHONPATH) instead of the installed one
 
 
 ALL_SERVERS: list[Server] = []  # safety net: main() stops every one of these on any exit
@@ -190,7 +191,7 @@ class Server:
         if k == "stsmock":
             self.data_dir = self.spec.reuse_data_dir or Path(tempfile.mkdtemp(prefix="data-", dir=self.workdir))
             argv = [
-                str(STSMOCK_BIN),
+                *([sys.executable, "-m", "cli.main"] if self.spec.source else [str(STSMOCK_BIN)]),
                 "serve",
                 "--host",
                 "127.0.0.1",
@@ -223,6 +224,8 @@ class Server:
                 os.sched_setaffinity(0, SERVER_CPU)
 
         env = dict(os.environ)
+        if self.spec.source is not None:  # an older revision of stsmock (--baseline), same venv
+            env["PYTHONPATH"] = str(self.spec.source)
         if self.spec.kind == "stsmock":
             # stsmock's own modules are an editable install: without a bytecode cache every start
             # compiles them from source. Give it a private cache (primed by earlier spawns) unless no_pyc.
@@ -624,6 +627,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "oauth2-mock-server": Spec("oauth2-mock-server", "oauth2-mock-server"),
             FLOOR: Spec(FLOOR, "aiohttp-floor"),
         }
+        baseline = f"stsmock @ {args.baseline}" if args.baseline else None
+        if baseline:
+            tree = workdir / "baseline"
+            tree.mkdir()
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.baseline], check=True, capture_output=True
+            )
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+            specs[baseline] = Spec(baseline, "stsmock", source=tree)
+            results["meta"]["baseline"] = args.baseline
 
         # 1. startup-to-ready (median of N), each spawn on a fresh port
         n = prof["startup_samples"]
@@ -637,6 +650,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "moto": specs["moto"],
             "oauth2-mock-server": specs["oauth2-mock-server"],
             FLOOR: specs[FLOOR],
+            **({baseline + " (fresh data dir)": specs[baseline]} if baseline else {}),
         }
         for key, spec in startup_specs.items():
             log(f"startup x{n}: {key} (load {loadavg()})")
@@ -656,6 +670,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "moto",
             "oauth2-mock-server",
             FLOOR,
+            *([baseline] if baseline else []),
         ):
             srv = Server(specs[key], workdir, args.pin)
             servers.append(srv)
@@ -672,7 +687,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         arwwi = Request("POST", "/", FORM, arwwi_bodies(tokens))
 
         plan = [
-            ("sts-arwwi", "STS AssumeRoleWithWebIdentity (POST /)", arwwi, ["stsmock", "moto", FLOOR]),
+            (
+                "sts-arwwi",
+                "STS AssumeRoleWithWebIdentity (POST /)",
+                arwwi,
+                ["stsmock", *([baseline] if baseline else []), "moto", FLOOR],
+            ),
             (
                 "token",
                 "Token endpoint, client_credentials, RS256 (POST /token)",
@@ -742,14 +762,24 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------- report
 
 
+def cpu_us(cell: dict[str, Any]) -> float:
+    """Server CPU time per request (µs): robust to other load on a shared machine, unlike req/s."""
+    if not cell["rps"] or not cell["server_cpu_pct"]:
+        return float("nan")
+    return cell["server_cpu_pct"] * 1e4 / cell["rps"]
+
+
 def ratio_line(cells: list[dict[str, Any]], a: str, b: str, label: str) -> str:
-    parts = []
+    parts, cpu = [], []
     for c in CONCURRENCY:
         x = next((e for e in cells if e["server"] == a and e["concurrency"] == c), None)
         y = next((e for e in cells if e["server"] == b and e["concurrency"] == c), None)
         if x and y and y["rps"]:
             parts.append(f"c={c}: {x['rps'] / y['rps']:.2f}×")
-    return f"{label}: " + ", ".join(parts) + " (req/s ratio)"
+            if cpu_us(x) == cpu_us(x) and cpu_us(y) == cpu_us(y):
+                cpu.append(f"c={c}: {cpu_us(y) / cpu_us(x):.2f}×")
+    line = f"{label}: " + ", ".join(parts) + " (req/s ratio)"
+    return line + ("; per server CPU-second: " + ", ".join(cpu) if cpu else "")
 
 
 def _num(value: float) -> str:
@@ -758,6 +788,7 @@ def _num(value: float) -> str:
 
 def render(res: dict[str, Any]) -> str:
     m = res["meta"]
+    baseline = f"stsmock @ {m['baseline']}" if m.get("baseline") else None
     out = [
         "# stsmock side-by-side benchmark",
         "",
@@ -786,16 +817,19 @@ def render(res: dict[str, Any]) -> str:
             "",
             f"load average before section: {sc['loadavg']}",
             "",
-            "| server | concurrency | req/s | p50 ms | p99 ms | errors | srv CPU % | gen CPU % |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| server | concurrency | req/s | p50 ms | p99 ms | errors | srv CPU % | srv CPU µs/req | gen CPU % |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for c in sc["cells"]:
             capped = " (time cap)" if c["capped"] else ""
             out.append(
                 f"| {c['server']} | {c['concurrency']} | {c['rps']:,.0f}{capped} | {c['p50_ms']:.2f} | "
-                f"{c['p99_ms']:.2f} | {c['errors']} | {c['server_cpu_pct']:.0f} | {_num(c['gen_cpu_pct'])} |"
+                f"{c['p99_ms']:.2f} | {c['errors']} | {c['server_cpu_pct']:.0f} | {_num(cpu_us(c))} | "
+                f"{_num(c['gen_cpu_pct'])} |"
             )
         out.append("")
+        if sid == "sts-arwwi" and baseline:
+            out.append(ratio_line(sc["cells"], "stsmock", baseline, f"stsmock vs {baseline} (before)"))
         for a, b, label in ratio_pairs[sid]:
             out.append(ratio_line(sc["cells"], a, b, label))
         out.append("")
@@ -843,6 +877,12 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="short cells (whole run ~1.5 min)")
     ap.add_argument("--pin", action="store_true", help="pin servers to CPU 0 and the load generator to CPU 1")
     ap.add_argument("--python-client", action="store_true", help="use the Python load generator even if wrk exists")
+    ap.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also measure stsmock at git revision REV (same venv) in the AssumeRoleWithWebIdentity section: "
+        "before and after in one run",
+    )
     ap.add_argument("--no-readme", action="store_true", help="do not regenerate the README's performance section")
     ap.add_argument("--out", default=str(BENCH / "results" / "latest.md"), help="markdown report path")
     ap.add_argument("--json", default=str(BENCH / "results" / "latest.json"), help="JSON results path")

@@ -44,8 +44,14 @@ MIRROR: dict[str, tuple[str, str, re.Pattern[str]]] = {
     "delivery-docker-env-file": ("bash", "d8c9185859a7849b", ARN),
     "s3-stand-in": ("python", "e1b2bfd975b8d0bd", re.compile(r"b'x'")),
     "pytest-plugin": ("python", "27c408fa059748a4", re.compile(r"2 passed")),
-    "https-tls": ("console", "309af58f388e237a", re.compile(r"(?m)^AWS_CA_BUNDLE=\S+/tls/bundle\.pem$")),
+    "https": (
+        "bash",
+        "75278ab96899c9c4",
+        re.compile(r'(?s)AWS_CA_BUNDLE=.*"Arn": "arn:aws:sts::000000000000:assumed-role/stsmock-dev/'),
+    ),
 }
+#: Recipes that start their own server: they get a free port (and keep their own data dir).
+SELF_SERVING = ("web-identity-provider", "https")
 
 _BLOCK = re.compile(r"^<!-- recipe: ([\w-]+) -->\n```(\w+)\n(.*?)^```$", re.M | re.S)
 _FENCE = re.compile(r"^```(\w*)$", re.M)
@@ -124,9 +130,11 @@ def _run(name: str, lang: str, body: str, server: ServeProcess, tmp: Path) -> su
     env = _fresh_env(tmp / "home", server)
     work = tmp / "work"
     work.mkdir()
-    if name == "web-identity-provider":  # the recipe starts its own server: give it a free port and data dir
+    if name in SELF_SERVING:  # the recipe starts its own server: give it a free port and data dir
         port = _free_port()
-        body = body.replace("stsmock serve ", f"stsmock serve --port {port} ")
+        body = body.replace("stsmock serve ", f"stsmock serve --port {port} ").replace(
+            "127.0.0.1:8400", f"127.0.0.1:{port}"
+        )
         return _run_bash(_substitute(body, f"http://127.0.0.1:{port}", tmp), env, work)
     body = _substitute(body, server.url, tmp)
     if name == "delivery-docker-env-file" and not _docker_works():
@@ -150,11 +158,6 @@ def _run(name: str, lang: str, body: str, server: ServeProcess, tmp: Path) -> su
         return _run_bash(body, env, work)
     if lang == "console":
         commands = [line[2:] for line in body.splitlines() if line.startswith("$ ") and " serve" not in line]
-        if name == "https-tls":  # its own `serve --tls`, found through its own data dir
-            tls_xdg = tmp / "tls-xdg"
-            env["XDG_DATA_HOME"] = str(tls_xdg)
-            with ServeProcess(tls_xdg / "stsmock", "--tls", "--public-url", "https://stsmock.test:8400"):
-                return _run_bash("\n".join(commands), env, ROOT)
         return _run_bash("\n".join(commands), env, ROOT)
     script = work / ("test_recipe.py" if name == "pytest-plugin" else "recipe.py")
     script.write_text(body, encoding="utf-8")
