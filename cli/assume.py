@@ -53,6 +53,19 @@ def server_url(url: str | None, data_dir: str | None) -> str:
     return str(info["url"]).rstrip("/")
 
 
+def s3_gateway_url(base: str, data_dir: str | None) -> str | None:
+    """The running server's S3 gateway URL (server.json), when it is the server at ``base``."""
+    if os.environ.get("STSMOCK_S3_URL"):
+        return os.environ["STSMOCK_S3_URL"].rstrip("/")
+    info = read_server_info(Path(data_dir).expanduser() if data_dir else default_data_dir()) or {}
+    if info.get("s3_url") and base in (
+        str(info.get("url", "")).rstrip("/"),
+        str(info.get("public_url", "")).rstrip("/"),
+    ):
+        return str(info["s3_url"]).rstrip("/")
+    return None
+
+
 def fetch_client_token(base_url: str, client_id: str, client_secret: str, data_dir: str | None = None) -> str:
     """client_credentials at the built-in issuer's token endpoint; returns the access token."""
     import urllib.error  # loaded here: `stsmock serve` never needs the HTTP client
@@ -119,7 +132,9 @@ def assume_with_web_identity(
     return result
 
 
-def _credentials_output(result: dict[str, Any], fmt: str, endpoint: str, region: str = "us-east-1") -> str:
+def _credentials_output(
+    result: dict[str, Any], fmt: str, endpoint: str, region: str = "us-east-1", s3_endpoint: str | None = None
+) -> str:
     creds = result["Credentials"]
     expiration = creds["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ")
     if fmt == "credential-process":
@@ -153,6 +168,8 @@ def _credentials_output(result: dict[str, Any], fmt: str, endpoint: str, region:
         "AWS_CREDENTIAL_EXPIRATION": expiration,
         **endpoint_env(endpoint, region),
     }
+    if s3_endpoint:
+        lines["AWS_ENDPOINT_URL_S3"] = s3_endpoint
     return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in lines.items())
 
 
@@ -243,7 +260,10 @@ def _args(kwargs: dict[str, Any]) -> AssumeArgs:
 def assume(fmt: str, **kwargs: Any) -> None:
     """AssumeRoleWithWebIdentity and print the credentials."""
     args = _args(kwargs)
-    click.echo(_credentials_output(args.call(args.web_token()), fmt, args.base))
+    base = args.base
+    click.echo(
+        _credentials_output(args.call(args.web_token()), fmt, base, s3_endpoint=s3_gateway_url(base, args.data_dir))
+    )
 
 
 @click.command()
@@ -304,20 +324,24 @@ def env(
         lines = {"AWS_WEB_IDENTITY_TOKEN_FILE": str(path), "AWS_ROLE_ARN": args.role_arn}
         if args.session_name:
             lines["AWS_ROLE_SESSION_NAME"] = args.session_name
-        print_env({**lines, **endpoint_env(args.base, "us-east-1"), **ca_exports(args.data_dir)}, fmt)
+        s3 = s3_gateway_url(args.base, args.data_dir)
+        s3_env = {"AWS_ENDPOINT_URL_S3": s3} if s3 else {}
+        print_env({**lines, **endpoint_env(args.base, "us-east-1"), **s3_env, **ca_exports(args.data_dir)}, fmt)
         return
     if fmt == "docker":
         from .delivery import print_env
 
-        print_env({**dict(_env_values(args.call(web_token), args.base)), **ca_exports(args.data_dir)}, fmt)
+        s3_url = s3_gateway_url(args.base, args.data_dir)
+        print_env({**dict(_env_values(args.call(web_token), args.base, s3_url)), **ca_exports(args.data_dir)}, fmt)
         return
     exports = "".join(f"\nexport {k}={shlex.quote(v)}" for k, v in ca_exports(args.data_dir).items())
-    click.echo(_credentials_output(args.call(web_token), "env", args.base) + exports)
+    s3_endpoint = s3_gateway_url(args.base, args.data_dir)
+    click.echo(_credentials_output(args.call(web_token), "env", args.base, s3_endpoint=s3_endpoint) + exports)
 
 
-def _env_values(result: dict[str, Any], endpoint: str) -> list[tuple[str, str]]:
+def _env_values(result: dict[str, Any], endpoint: str, s3_endpoint: str | None = None) -> list[tuple[str, str]]:
     out = []
-    for line in _credentials_output(result, "env", endpoint).splitlines():
+    for line in _credentials_output(result, "env", endpoint, s3_endpoint=s3_endpoint).splitlines():
         key, _, value = line.removeprefix("export ").partition("=")
         out.append((key, shlex.split(value)[0] if value else ""))
     return out

@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras=""
-if [[ "${1:-}" == "--test" ]]; then extras="[test]"; fi
+extras="[s3]"   # s3: the embedded SeaweedFS behind the S3 gateway
+if [[ "${1:-}" == "--test" ]]; then extras="[s3,test]"; fi
 
 need_apt=()
 if ! command -v python3 >/dev/null 2>&1; then need_apt+=(python3); fi

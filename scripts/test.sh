@@ -19,4 +19,9 @@ fi
 # the JS SDK client of the delivery tests and the drill (Node.js + npm packages)
 if ! scripts/js-deps.sh && [[ "${CI:-}" == "true" ]]; then exit 1; fi
 
+# The AWS SDK for JavaScript v3 used by the S3 gateway client tests (npm registry, cached in ~/.npm).
+if command -v npm >/dev/null 2>&1; then
+  npm --prefix tests/interop/gateway/js ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -2,7 +2,7 @@
 
 ``create_app(config, data_dir=..., base_url=...)`` is the public embedding API; ``wiring.py``
 builds the collaborators, this module only mounts them: the issuers (``default`` at the base URL,
-others under ``/issuers/{name}``), the admin API, ``/metrics``, the console, the ``/s3`` stand-in
+others under ``/issuers/{name}``), the admin API, ``/metrics``, the console
 and, last, the STS (its POST catch-all must come after every other route).
 """
 
@@ -19,7 +19,7 @@ from aiohttp import web
 from issuer.endpoints import add_issuer_routes
 from stsproxy.web import add_sts_routes
 
-from . import admin, console, faults, s3
+from . import admin, console, faults
 from .clock import VirtualClock
 from .config import Config, TokenFileSettings
 from .connections import body_timeout_middleware
@@ -80,7 +80,6 @@ def app_for_runtime(
     for service in runtime.issuers.values():
         add_issuer_routes(app, service, service.settings.mount_path)  # a preset's layout, or /issuers/NAME
     console.add_routes(app)
-    s3.install(app, runtime)
     add_sts_routes(app, runtime.sts)  # the POST catch-all: keep last
     writers = [TokenFileWriter.from_settings(runtime.issuers, spec, now=runtime.clock.now) for spec in token_files]
     app.cleanup_ctx.extend(

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from issuer.settings import IssuerSettings
+from stsproxy.gateway.settings import GatewaySettings
 from stsproxy.settings import StsSettings
 
 from .delivery.settings import DeliverySettings
@@ -104,6 +105,7 @@ class Config(Strict):
     issuers: list[IssuerSettings] = Field(default_factory=lambda: [IssuerSettings()])
     sts: StsSettings = Field(default_factory=StsSettings)
     token_files: list[TokenFileSettings] = Field(default_factory=list)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     #: Credential delivery: workload bindings, container endpoint, IMDS, files (stsmock/delivery/).
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 

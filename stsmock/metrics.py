@@ -105,6 +105,25 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.s3_requests = Counter(
+            "stsmock_s3_requests",
+            "S3 gateway requests by operation, decision and HTTP status",
+            ["operation", "decision", "status"],
+            registry=r,
+        )
+        self.s3_duration = Histogram(
+            "stsmock_s3_request_duration_seconds",
+            "S3 gateway request time (headers in to last byte out) by operation",
+            ["operation"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.s3_bytes = Counter(
+            "stsmock_s3_bytes",
+            "S3 gateway body bytes by direction (in: from clients, out: to clients)",
+            ["direction"],
+            registry=r,
+        )
         self.tokens_issued = Counter(
             "stsmock_tokens_issued",
             "Tokens issued by the built-in issuers, by issuer and grant",
@@ -136,6 +155,21 @@ class Metrics:
     # -- audit subscriber -------------------------------------------------------------
     def on_audit(self, record: dict[str, Any]) -> None:
         event = record.get("event")
+        if event == "s3.request":
+            operation = str(record.get("operation") or "unclassified")
+            self.s3_requests.labels(
+                operation=operation,
+                decision=str(record.get("decision") or "deny"),
+                status=str(record.get("status") or ""),
+            ).inc()
+            latency = record.get("latency_ms")
+            if isinstance(latency, int | float):
+                self.s3_duration.labels(operation=operation).observe(float(latency) / 1000.0)
+            for direction in ("in", "out"):
+                count = record.get(f"bytes_{direction}")
+                if isinstance(count, int) and count > 0:
+                    self.s3_bytes.labels(direction=direction).inc(count)
+            return
         if event == "token.issued":
             self.tokens_issued.labels(
                 issuer=bounded(record.get("issuer"), self.issuers), grant=bounded(record.get("grant"), GRANTS)

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .pytest_s3 import stsmock_s3  # noqa: F401  (a fixture of this plugin)
+
 if TYPE_CHECKING:
     from aiohttp import web
 

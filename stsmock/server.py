@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -40,6 +41,12 @@ class ServeOptions:
     share_clock: bool = False
     #: Certificate and key every listener serves (None: plain http); set by :func:`prepare_tls`.
     tls: TlsFiles | None = None
+    #: S3 gateway port (0 = free port, None = no gateway); see stsmock.gateway.
+    s3_port: int | None = None
+    #: The embedded S3 store a --workers parent started for its workers.
+    s3_store: Any = None
+    #: s3_port is the default (not asked for): when it is taken, use a free port instead of failing.
+    s3_port_fallback: bool = False
 
     @property
     def scheme(self) -> str:
@@ -127,6 +134,11 @@ async def serve(
     site = GuardedSockSite(runner, sock, limits=limits, ssl_context=ssl_context)
     await site.start()
     watcher = asyncio.get_running_loop().create_task(tls.watch()) if tls is not None else None
+    from .gateway import serve_gateway
+
+    gateway = await serve_gateway(
+        runtime, options, worker=worker, bind=bind_socket, ssl_context=ssl_context, limits=limits
+    )
     if worker == 0:
         datadir.write_server_info(
             runtime.data_dir,
@@ -136,12 +148,14 @@ async def serve(
                 "pid": os.getpid(),
                 "admin_token_file": str(runtime.admin_token_path or ""),
                 "ca_file": str(options.tls.ca) if options.tls is not None and options.tls.ca else "",
+                **({"s3_url": gateway.url} if gateway else {}),
             },
         )
         where = runtime.admin_token_path or "config (admin.token)"
         bound = base_url_for(options.host, port, None, scheme)
         listening = f"listening on {bound}, " if bound != base_url else ""
-        options.announce(f"stsmock ready at {base_url} ({listening}admin token: {where})")
+        s3 = f"; s3 gateway at {gateway.url}" if gateway else ""
+        options.announce(f"stsmock ready at {base_url} ({listening}admin token: {where}{s3})")
     if ready is not None:
         ready()
     stop = asyncio.Event()
@@ -154,6 +168,8 @@ async def serve(
         log.info("stopping")
         if watcher is not None:
             watcher.cancel()
+        if gateway is not None:
+            await gateway.stop()
         await runner.cleanup()
 
 

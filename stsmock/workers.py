@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from .server import ServeOptions
 
 
-def _worker(options: ServeOptions, port: int, index: int, ready: Any, reserved: Any) -> None:
+def _worker(options: ServeOptions, port: int, index: int, ready: Any, reserved: Any, s3_reserved: Any = None) -> None:
     from .server import bind_socket, serve
 
     reserved.close()  # inherited from the parent: a listener nobody accepts on must not stay in the group
+    if s3_reserved is not None:
+        s3_reserved.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     sock = bind_socket(options.host, port, reuse_port=True)
     try:
@@ -47,6 +49,25 @@ def _prepare(options: ServeOptions, port: int) -> None:
     runtime.store.close()
 
 
+def _reserve_gateway(options: ServeOptions) -> tuple[Any, str | None]:
+    """Start the embedded S3 store once (the parent owns it) and reserve the gateway port for the workers."""
+    if options.s3_port is None or not options.config.gateway.enabled:
+        return None, None
+    from .gateway import bind_gateway, start_store
+    from .server import base_url_for, bind_socket
+
+    gateway = options.config.gateway
+    options.s3_store = start_store(gateway, options.data_dir.expanduser().resolve())
+    sock = bind_gateway(
+        options, lambda host, port, reuse_port: bind_socket(host, port, reuse_port=False), reuse_port=False
+    )
+    port = sock.getsockname()[1]
+    sock.close()  # the port is free for us now; bind it again, shareable by the workers
+    sock = bind_socket(gateway.host or options.host, port, reuse_port=True)
+    options.s3_port = sock.getsockname()[1]
+    return sock, base_url_for(gateway.host or options.host, options.s3_port, None, options.scheme)
+
+
 def run_workers(options: ServeOptions, workers: int) -> int:
     from . import datadir
     from .server import base_url_for, bind_socket
@@ -57,13 +78,14 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     reserved = bind_socket(options.host, options.port, reuse_port=True)
     port = reserved.getsockname()[1]
     _prepare(options, port)
+    s3_reserved, s3_url = _reserve_gateway(options)
     options.share_clock = True
     context = multiprocessing.get_context("fork")
     announce = options.announce
     options.announce = lambda line: None
     events = [context.Event() for _ in range(workers)]
     processes = [
-        context.Process(target=_worker, args=(options, port, i, events[i], reserved), daemon=False)
+        context.Process(target=_worker, args=(options, port, i, events[i], reserved, s3_reserved), daemon=False)
         for i in range(workers)
     ]
     for process in processes:
@@ -76,6 +98,8 @@ def run_workers(options: ServeOptions, workers: int) -> int:
                     other.kill()
                 return 1
     reserved.close()  # only the workers' sockets accept from now on
+    if s3_reserved is not None:
+        s3_reserved.close()
     base_url = base_url_for(options.host, port, options.public_url, options.scheme)
     info = datadir.read_server_info(options.data_dir.expanduser().resolve()) or {}
     datadir.write_server_info(
@@ -86,11 +110,13 @@ def run_workers(options: ServeOptions, workers: int) -> int:
             "pid": os.getpid(),
             "workers": [p.pid for p in processes],
             "ca_file": str(options.tls.ca) if options.tls is not None and options.tls.ca else "",
+            **({"s3_url": s3_url} if s3_url else {}),
         },
     )
     token_path = options.data_dir.expanduser().resolve() / "admin-token"
     where = token_path if options.config.admin.token is None else "config (admin.token)"
-    announce(f"stsmock ready at {base_url} (admin token: {where}; {workers} workers)")
+    s3 = f"; s3 gateway at {s3_url}" if s3_url else ""
+    announce(f"stsmock ready at {base_url} (admin token: {where}; {workers} workers{s3})")
     stopping = False
 
     def _stop(signum: int, frame: object) -> None:
@@ -104,4 +130,6 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     signal.signal(signal.SIGTERM, _stop)
     for process in processes:
         process.join()
+    if options.s3_store is not None:
+        options.s3_store.stop()
     return 0 if stopping or all(p.exitcode == 0 for p in processes) else 1

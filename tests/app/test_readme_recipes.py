@@ -28,7 +28,7 @@ ARN = re.compile(r"arn:aws:sts::000000000000:assumed-role/stsmock-dev/")
 
 #: name -> (language, sha256 of the block, what the output must show)
 MIRROR: dict[str, tuple[str, str, re.Pattern[str]]] = {
-    "quick-start": ("console", "fc336f749a3b4c07", re.compile(r"export AWS_REGION=us-east-1")),
+    "quick-start": ("console", "fc645d5fc7897bf0", re.compile(r"export AWS_REGION=us-east-1")),
     "boto3": ("python", "3fad0e6d9f162862", re.compile(r"assumed-role/stsmock-dev/me")),
     "web-identity-provider": ("bash", "0de50ccbfd822333", ARN),
     "env-static": ("bash", "1a78c5739d3c96be", ARN),
@@ -42,7 +42,7 @@ MIRROR: dict[str, tuple[str, str, re.Pattern[str]]] = {
     "delivery-container": ("bash", "a551615e58ccf347", ARN),
     "delivery-imds": ("bash", "2f82cf1ffbe7f1a5", ARN),
     "delivery-docker-env-file": ("bash", "d8c9185859a7849b", ARN),
-    "s3-stand-in": ("python", "e1b2bfd975b8d0bd", re.compile(r"b'x'")),
+    "s3-gateway": ("python", "34071332ec50f396", re.compile(r"b'x'")),
     "pytest-plugin": ("python", "27c408fa059748a4", re.compile(r"2 passed")),
     "https": (
         "bash",
