@@ -61,4 +61,7 @@ def refresh(
         out_dir=Path(out_dir),
         stsmock=stsmock_executable(),
     )
-    run(options, say=click.echo)
+    try:
+        run(options, say=click.echo)
+    except RuntimeError as exc:  # the private server did not start, or has no S3 gateway
+        raise click.ClickException(str(exc).splitlines()[0]) from None

@@ -13,8 +13,11 @@ from typing import Any
 KINDS = ("web-identity", "container", "imds", "credential-process", "credentials-file", "static")
 
 
-def endpoint_env(sts_url: str, region: str) -> dict[str, str]:
-    return {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "AWS_ENDPOINT_URL_STS": sts_url}
+def endpoint_env(sts_url: str, region: str, s3_url: str | None = None) -> dict[str, str]:
+    values = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "AWS_ENDPOINT_URL_STS": sts_url}
+    if s3_url:
+        values["AWS_ENDPOINT_URL_S3"] = s3_url  # the S3 gateway (boto3, the AWS CLI and the JS SDK read it)
+    return values
 
 
 def process_config(profile: str, command: str, *, region: str, sts_url: str, extra: str = "") -> str:
@@ -43,6 +46,7 @@ def environment(
     config_file: str | None = None,
     profile: str | None = None,
     static_credentials: dict[str, Any] | None = None,
+    s3_url: str | None = None,
 ) -> dict[str, str]:
     """The variables for ``kind``; files it names (token, config) are the caller's to write."""
     values: dict[str, str] = {}
@@ -77,5 +81,5 @@ def environment(
         raise ValueError(f"unknown delivery kind {kind!r}")
     if kind != "imds":
         values["AWS_EC2_METADATA_DISABLED"] = "true"  # no 1 s probe of 169.254.169.254 when the chain runs dry
-    values.update(endpoint_env(sts_url, region))
+    values.update(endpoint_env(sts_url, region, s3_url))
     return values

@@ -91,10 +91,13 @@ class DrillServer:
         config_path = work / "drill-config.yaml"
         config_path.write_text(yaml.safe_dump(drill_config(options.lifetime), sort_keys=False), encoding="utf-8")
         argv = [options.stsmock, "serve", "--config", str(config_path), "--port", "0", "--data-dir", str(work / "data")]
+        if options.target == "sts" and _serve_has_option(options.stsmock, "--no-s3"):
+            argv.append("--no-s3")  # no embedded S3 store when the drill calls only the STS
         self.process = subprocess.Popen(  # noqa: S603 - our own executable
             [*argv, *options.extra_serve_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         self.url = ""
+        self.s3_url: str | None = None
         self.lines: list[str] = []
         deadline = time.time() + 60
         assert self.process.stdout is not None
@@ -106,6 +109,8 @@ class DrillServer:
             match = re.search(r"stsmock ready at (\S+)", line)
             if match:
                 self.url = match.group(1)
+                s3 = re.search(r"s3 gateway at (http\S+?)[);]", line)
+                self.s3_url = s3.group(1) if s3 else None
                 break
         if not self.url:
             self.stop()
@@ -130,6 +135,30 @@ class DrillServer:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def _serve_has_option(stsmock: str, option: str) -> bool:
+    done = subprocess.run([stsmock, "serve", "--help"], capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+    return option in done.stdout
+
+
+def _make_bucket(server: DrillServer, role_arn: str, bucket: str) -> None:
+    """The bucket the S3 target lists, created through the gateway with a binding's credentials."""
+    import boto3
+    from botocore.config import Config
+
+    binding = server.admin("POST", "/admin/bindings", {"name": "drill-setup", "role_arn": role_arn})
+    creds = _container_snapshot(binding)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=server.s3_url,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["Token"],
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    s3.create_bucket(Bucket=bucket)
 
 
 def _container_snapshot(binding: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +207,7 @@ def _prepare(
         extra.update(config_file=str(config_file), profile=profile)
     elif pattern == "static":
         extra["static_credentials"] = _container_snapshot(binding)
-    env = environment(pattern, binding, sts_url=server.url, region=region, **extra)
+    env = environment(pattern, binding, sts_url=server.url, region=region, s3_url=server.s3_url, **extra)
     if client == "awscli" and pattern != "credential-process":
         config_file.write_text(plugins, encoding="utf-8")
         env["AWS_CONFIG_FILE"] = str(config_file)
@@ -235,6 +264,11 @@ def run(options: DrillOptions, say: Callable[[str], None] = print) -> dict[str, 
     say(compression_text(options.lifetime))
     server = DrillServer(options, work)
     role_arn = f"arn:aws:iam::000000000000:role/{DRILL_ROLE}"
+    if options.target == "s3":
+        if not server.s3_url:
+            server.stop()
+            raise RuntimeError("this stsmock serve started no S3 gateway; use --target sts")
+        _make_bucket(server, role_arn, "drill")
     procs: list[tuple[str, str, subprocess.Popen[str], Path, int]] = []
     cells: dict[tuple[str, str], Cell] = {}
     spans: list[tuple[float, float]] = []  # (started, ended) of each wave
