@@ -1,10 +1,9 @@
 """Signing keys: generation, persistence, rotation and the public JWKS.
 
-One JSON file per key (private JWK + self-signed certificate + lifecycle
-timestamps) so a token minted before a restart still verifies afterwards.
-The JWKS lists the default algorithm's active key FIRST because Ceph RGW only
-ever looks at the first key, and every key carries ``x5c`` because RGW
-verifies against the certificate, not ``n``/``e``.
+One record per key (private JWK + self-signed certificate + lifecycle timestamps; a store record or
+a JSON file) so a token minted before a restart still verifies afterwards. The JWKS lists the default
+algorithm's active key FIRST because Ceph RGW only ever looks at the first key, and every key carries
+``x5c`` because RGW verifies against the certificate, not ``n``/``e``.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from joserfc import jwk
 
 from issuer.keyrecord import Key as _Key
-from issuer.ports import AuditSink, Clock, KeyRepository
+from issuer.ports import AuditSink, Clock, KeyRecordError, KeyRepository
 from issuer.presets.kids import make_kid
 from issuer.settings import KeySettings
 
@@ -93,6 +92,8 @@ class KeyManager:
         #: (document, valid from, valid until) of the last JWKS built.
         self._jwks_cache: tuple[dict[str, Any], float, float] | None = None
         self._dir_mtime = 0
+        #: A stored key record that does not load (reported by /healthz; never replaced by a new key).
+        self.problem: KeyRecordError | None = None
 
     def _changed(self) -> None:
         self._dir_mtime = self._directory_mtime()
@@ -107,38 +108,58 @@ class KeyManager:
             return 0
 
     def reload(self) -> None:
-        """Adopt the repository's records (another process changed them); fires ``on_change``."""
+        """Adopt the repository's records (another process changed them); fires ``on_change``. A damaged
+        record is reported and its last good copy kept; nothing is generated in its place."""
         if self.repository is not None:
-            self._adopt(self.repository.load())
+            try:
+                self._adopt(self.repository.load(), strict=False)
+            except KeyRecordError as exc:  # the set cannot be read at all: keep serving what we hold
+                self._report(exc)
+                return
             self._changed()
 
-    def _adopt(self, records: list[dict[str, Any]]) -> None:
-        loaded = {}
+    def _adopt(self, records: list[dict[str, Any]], *, strict: bool = True) -> None:
+        """Take ``records`` as the key set; ``strict``: refuse (raise) on a damaged one, before any change."""
+        loaded, damaged = {}, None
         for record in records:
             try:
                 key = _Key(record)
-            except (ValueError, KeyError, TypeError) as exc:
-                self.audit.record("key.load_failed", severity="high", kid=record.get("kid"), error=str(exc)[:200])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                kid, why = str(record.get("kid")), f"not a valid signing-key record ({type(exc).__name__})"
+                damaged = self.repository.damaged(kid, why) if self.repository else KeyRecordError(kid, why)
+                if kid in self._keys:  # keep the last good copy; never replace it
+                    loaded[kid] = self._keys[kid]
                 continue
             loaded[key.kid] = key
-        self._keys.clear()
-        self._keys.update(loaded)
+        if damaged is not None and strict:
+            raise damaged  # reported by the caller, once its transaction is over (the audit is in it)
+        if damaged is not None:
+            self._report(damaged)  # reported until fixed (/healthz, audit)
+        self.problem = damaged
+        self._keys = loaded
+
+    def _report(self, exc: KeyRecordError) -> None:
+        if str(self.problem) != str(exc):
+            self.audit.record("key.load_failed", severity="high", record=exc.name, error=exc.reason[:200])
+        self.problem = exc
 
     def _serialised(self, change: Callable[[], Any]) -> Any:
         """Run ``change`` on the latest records, alone among all processes, and store what it wrote.
-
-        Without a repository the files are the state (one process, or ``--workers`` on the file lock).
-        """
+        Without a repository the files are the state (one process, or ``--workers`` on the file lock)."""
         if self.repository is None:
             return change()
-        with self.repository.update() as (records, save):
-            self._adopt(records)
-            self._pending = {}
-            try:
-                result = change()
-                save(list(self._pending.values()))
-            finally:
-                self._pending = None
+        try:
+            with self.repository.update() as (records, save):
+                self._adopt(records)  # a damaged record refuses the change: nothing is generated or written
+                self._pending = {}
+                try:
+                    result = change()
+                    save(list(self._pending.values()))
+                finally:
+                    self._pending = None
+        except KeyRecordError as exc:
+            self._report(exc)
+            raise
         self._changed()
         return result
 
@@ -152,10 +173,8 @@ class KeyManager:
 
     # -- lifecycle -----------------------------------------------------------------
     def ensure(self) -> None:
-        """Load persisted keys, then make sure every algorithm has a signing key.
-
-        A key file that does not load raises :class:`KeyFileError` rather than being replaced.
-        """
+        """Load persisted keys, then make sure every algorithm has a signing key. A key file (or store
+        record) that does not load raises :class:`KeyFileError` (:class:`KeyRecordError`), never replaced."""
         if self.repository is not None:
             self._serialised(self._ensure_usable)
             return
@@ -171,8 +190,7 @@ class KeyManager:
             except (ValueError, KeyError, TypeError) as exc:
                 raise KeyFileError(path, f"is not a valid key file ({type(exc).__name__})") from None
             loaded[key.kid] = key
-        self._keys.clear()
-        self._keys.update(loaded)
+        self._keys = loaded
         self._ensure_usable()
         self._changed()
 

@@ -54,11 +54,23 @@ class Revocations(Protocol):
         access_key, iss (with issued_before) or role_arn (with issued_before)."""
 
 
+class KeyRecordError(ValueError):
+    """A stored signing-key record that does not load. Never skipped and replaced by a new key (tokens
+    signed by it would die silently): start-up refuses it, a running process reports it."""
+
+    def __init__(self, name: str, reason: str, remedy: str = "restore it from a backup") -> None:
+        self.name, self.reason, self.remedy = name, reason, remedy
+        super().__init__(f"{name}: {reason}")
+
+
 class KeyRepository(Protocol):
     """Signing-key records shared by every process of a deployment (the composition root's store)."""
 
     def load(self) -> list[dict[str, Any]]:
-        """Every key record of this issuer."""
+        """Every key record of this issuer (raises :class:`KeyRecordError` if one cannot be read)."""
+
+    def damaged(self, kid: str, reason: str) -> KeyRecordError:
+        """The error naming record ``kid`` (where it is stored, and what to do about it)."""
 
     def update(self) -> AbstractContextManager[tuple[list[dict[str, Any]], Callable[[list[dict[str, Any]]], None]]]:
         """A serialised read-modify-write: yields the latest records and a ``save(changed)`` function;

@@ -111,6 +111,9 @@ async def _healthz(request: web.Request) -> web.Response:
         problem = store_problem(runtime.store, runtime.data_dir, runtime.config.server.min_free_bytes)
     except StoreUnavailable as exc:
         problem = str(exc)
+    damaged = [s.keys.problem for s in runtime.issuers.values() if s.keys.problem is not None]
+    if problem is None and damaged:  # reported until fixed; never replaced by a new key
+        problem = f"{damaged[0].name}: {damaged[0].reason}; {damaged[0].remedy}"
     if problem is None and runtime.listener is not None and not runtime.listener.connected.is_set():
         problem = "change-feed listener is reconnecting to PostgreSQL"
     if problem is not None:

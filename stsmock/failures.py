@@ -14,6 +14,7 @@ import sqlite3
 
 def one_line(exc: BaseException) -> str:
     from issuer.keys import KeyFileError
+    from issuer.ports import KeyRecordError
 
     from .datadir import DataDirError
 
@@ -21,6 +22,8 @@ def one_line(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, KeyFileError):
         return f"{exc.path}: {exc.reason}; restore it from a backup, or move it away to retire that key"
+    if isinstance(exc, KeyRecordError):
+        return f"{exc.name}: {exc.reason}; {exc.remedy}"
     if isinstance(exc, sqlite3.DatabaseError):
         return f"state database: {exc}; run `stsmock serve` to see which file, or restore it from a backup"
     if isinstance(exc, OSError):

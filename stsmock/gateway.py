@@ -33,7 +33,7 @@ from stsproxy.permissions import Permissions
 
 from .backends.seaweedfs import INSTALL_HINT, SeaweedFS
 from .connections import GuardedSockSite, Limits
-from .store import StoreUnavailable
+from .shared import feed_guard
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -213,17 +213,15 @@ async def start_listener(
 def _feed_sync(runtime: Runtime) -> Any:
     """Apply every acknowledged change (revocations, roles, keys) before deciding; fail closed without the store."""
 
-    @web.middleware
-    async def apply_changes(request: web.Request, handler: Any) -> web.StreamResponse:
-        try:
-            runtime.feed.sync()
-        except StoreUnavailable as exc:
-            error = S3Error("ServiceUnavailable", f"state store unavailable; nothing was accepted ({exc})", status=503)
-            body = render(error, resource=request.path, request_id=uuid.uuid4().hex.upper()[:16])
-            return web.Response(status=503, body=body, content_type="application/xml", headers={"Retry-After": "1"})
-        return await handler(request)
+    def unavailable(request: web.Request, message: str) -> web.Response:
+        body = render(
+            S3Error("ServiceUnavailable", message, status=503),
+            resource=request.path,
+            request_id=uuid.uuid4().hex.upper()[:16],
+        )
+        return web.Response(status=503, body=body, content_type="application/xml", headers={"Retry-After": "1"})
 
-    return apply_changes
+    return feed_guard(runtime.feed.sync, unavailable)
 
 
 @dataclass

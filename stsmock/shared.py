@@ -21,12 +21,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from issuer.ports import KeyRecordError
 from stsproxy.errors import ServiceUnavailable, wire_error
 from stsproxy.protocol import render_error
 from stsproxy.roles import RoleRegistry
 from stsproxy.settings import RoleSettings
 
-from .store import Backend, ChangeFeed, StoreUnavailable
+from .store import Backend, ChangeFeed, DamagedRecord, StoreUnavailable
 
 log = logging.getLogger("stsmock.shared")
 
@@ -52,7 +53,21 @@ class StoreKeyRepository:
         self.legacy_dir = legacy_dir
 
     def load(self) -> list[dict[str, Any]]:
-        return [record for _, record in self.store.items(self.kind)]
+        try:
+            return [{"kid": kid, **record} for kid, record in self.store.items(self.kind)]
+        except DamagedRecord as exc:
+            raise self.damaged(exc.key, exc.reason) from None
+
+    def damaged(self, kid: str, reason: str) -> KeyRecordError:
+        path = getattr(self.store, "path", None)
+        where = f"state.db at {path}" if isinstance(path, str) else self.store.kind
+        delete = f"DELETE FROM records WHERE kind = '{self.kind}' AND key = '{kid}'"  # noqa: S608 - a hint only
+        return KeyRecordError(
+            f"signing-key record {kid!r} of issuer {self.kind[4:]!r} in the state store ({where})",
+            reason,
+            f"restore the store from a backup, or delete that record to retire the key ({delete}); "
+            "stsmock never replaces it",
+        )
 
     @contextlib.contextmanager
     def update(self) -> Iterator[tuple[list[dict[str, Any]], Callable[[list[dict[str, Any]]], None]]]:
@@ -161,28 +176,47 @@ def shared_secret(store: Backend, name: str, size: int) -> bytes:
     return bytes.fromhex(stored)
 
 
+#: Renders a listener's own 503 for "the store cannot be reached" (S3 XML, STS XML, container JSON...).
+Unavailable = Callable[[web.Request, str], web.StreamResponse]
+
+
+def feed_guard(
+    sync: Callable[[], object], unavailable: Unavailable, *, unguarded: frozenset[str] = frozenset()
+) -> Middleware:
+    """The one guard every listener runs (main app, S3 gateway, container endpoint, IMDS): apply every
+    acknowledged change of shared state before deciding; when the store cannot be reached, fail closed
+    with the listener's own error format. A process that cannot tell whether a revocation happened
+    must not accept or hand out a credential."""
+
+    @web.middleware
+    async def apply_changes(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in unguarded:
+            return await handler(request)
+        try:
+            sync()
+            return await handler(request)
+        except StoreUnavailable as exc:
+            log.warning("store unavailable on %s %s: %s", request.method, request.path, exc)
+            return unavailable(request, f"state store unavailable; nothing was changed or accepted ({exc})")
+
+    return apply_changes
+
+
+def sts_unavailable_body(message: str, profile: str) -> bytes:
+    """The STS's own ServiceUnavailable error document (also what in-process STS callers get)."""
+    error = wire_error(ServiceUnavailable(message), profile)
+    return render_error(error, request_id=str(uuid.uuid4()), profile=profile)
+
+
 def _unavailable(request: web.Request, message: str, profile: str) -> web.Response:
     headers = {"Retry-After": "1", "Cache-Control": "no-store"}
     if request.path in ("/", "/sts", "/sts/") or "Action" in request.query:
-        request_id = str(uuid.uuid4())
-        body = render_error(wire_error(ServiceUnavailable(message), profile), request_id=request_id, profile=profile)
+        body = sts_unavailable_body(message, profile)
         return web.Response(status=503, body=body, content_type="text/xml", headers=headers)
     body_json = {"error": "temporarily_unavailable", "error_description": message}
     return web.json_response(body_json, status=503, headers=headers)
 
 
 def feed_middleware(feed: ChangeFeed, *, profile: str) -> Middleware:
-    """Apply every acknowledged change before the request; fail closed when the store is away."""
-
-    @web.middleware
-    async def apply_changes(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in UNGUARDED:
-            return await handler(request)
-        try:
-            feed.sync()
-            return await handler(request)
-        except StoreUnavailable as exc:
-            log.warning("store unavailable on %s %s: %s", request.method, request.path, exc)
-            return _unavailable(request, f"state store unavailable; nothing was changed or accepted ({exc})", profile)
-
-    return apply_changes
+    """The main app's guard: STS XML or OAuth/admin JSON 503s; ``/livez`` never touches the store."""
+    return feed_guard(feed.sync, lambda request, message: _unavailable(request, message, profile), unguarded=UNGUARDED)

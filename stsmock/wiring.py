@@ -139,9 +139,12 @@ def build_runtime(
             audit=audit,
             account_id=config.sts.account_id,
             region=config.sts.region,
+            sync_state=feed.sync,
         ),
         data_dir=data_dir,
     )
+    feed.subscribe("revocations", lambda keys: delivery.forget_credentials())
+    feed.subscribe("roles", delivery.forget_credentials)
     return Runtime(
         config=config,
         base_url=base_url,

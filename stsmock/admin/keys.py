@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from issuer.ports import KeyRecordError
+
 from ..runtime import RUNTIME
 from .http import AdminRoutes, admin_error, read_body
-from .models import BAD_REQUEST, NOT_FOUND, KeyMeta, KeysByIssuer, KeysQuery, RetireBody, RotateBody
+from .models import BAD_REQUEST, DAMAGED, NOT_FOUND, KeyMeta, KeysByIssuer, KeysQuery, RetireBody, RotateBody
 from .tokens import issuer_named
 
 routes = AdminRoutes("keys")
@@ -31,7 +33,7 @@ async def list_keys(request: web.Request) -> web.Response:
     "/admin/keys/rotate",
     "Rotate an issuer's signing key",
     body=RotateBody,
-    responses={200: ("the new key", KeyMeta), 400: BAD_REQUEST, 404: NOT_FOUND},
+    responses={200: ("the new key", KeyMeta), 400: BAD_REQUEST, 404: NOT_FOUND, 500: DAMAGED},
 )
 async def rotate_keys(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -39,6 +41,8 @@ async def rotate_keys(request: web.Request) -> web.Response:
     service = issuer_named(runtime, body.issuer)
     try:
         result = service.keys.rotate(body.alg)
+    except KeyRecordError as exc:
+        return _damaged(exc)
     except ValueError as exc:
         return admin_error(400, "invalid_request", str(exc))
     runtime.audit.record("admin.key_rotated", severity="high", issuer=body.issuer, kid=result.get("kid"))
@@ -51,7 +55,7 @@ async def rotate_keys(request: web.Request) -> web.Response:
     "Retire a signing key (grace period, or immediately)",
     body=RetireBody,
     path_params={"kid": {"type": "string"}},
-    responses={200: ("the retired key", KeyMeta), 400: BAD_REQUEST, 404: NOT_FOUND},
+    responses={200: ("the retired key", KeyMeta), 400: BAD_REQUEST, 404: NOT_FOUND, 500: DAMAGED},
 )
 async def retire_key(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -60,7 +64,14 @@ async def retire_key(request: web.Request) -> web.Response:
     kid = request.match_info["kid"]
     try:
         result = service.keys.retire(kid, immediately=body.immediately)
+    except KeyRecordError as exc:
+        return _damaged(exc)
     except (KeyError, ValueError) as exc:
         return admin_error(404, "not_found", str(exc).strip("'\""))
     runtime.audit.record("admin.key_retired", severity="high", issuer=body.issuer, kid=kid)
     return web.json_response(result)
+
+
+def _damaged(exc: KeyRecordError) -> web.Response:
+    """A damaged key record refuses every key change: reported, never replaced (also in /healthz)."""
+    return admin_error(500, "damaged_state", f"{exc.name}: {exc.reason}; {exc.remedy}")

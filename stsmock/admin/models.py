@@ -315,3 +315,4 @@ RESPONSES: tuple[type[BaseModel], ...] = (
 BAD_REQUEST = ("invalid request (body, parameter or value)", Error)
 NOT_FOUND = ("no such issuer / object", Error)
 CONFLICT = ("exists already, or a limit is reached", Error)
+DAMAGED = ("a stored record is damaged (named in the message); nothing was changed or generated", Error)

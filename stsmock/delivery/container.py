@@ -15,6 +15,7 @@ import ipaddress
 
 from aiohttp import web
 
+from ..shared import feed_guard
 from .engine import BindingRefused, DeliveryEngine
 from .wire import container_body, container_error
 
@@ -68,7 +69,11 @@ def container_app(engine: DeliveryEngine, *, check_host: bool = True) -> web.App
     async def not_allowed(request: web.Request) -> web.Response:
         return _error(405, "MethodNotAllowed", "the container credentials endpoint answers GET only")
 
-    app = web.Application(client_max_size=16 * 1024)
+    def unavailable(request: web.Request, message: str) -> web.Response:
+        return _error(503, "ServiceUnavailable", message)
+
+    # every acknowledged revocation / role change is applied before a handout; 503 when unknowable
+    app = web.Application(client_max_size=16 * 1024, middlewares=[feed_guard(engine.ports.sync_state, unavailable)])
     app.router.add_get("/{tail:.*}", credentials)
     app.router.add_route("*", "/{tail:.*}", not_allowed)
     return app

@@ -156,6 +156,13 @@ class DeliveryEngine:
             callback(binding)
         return True
 
+    def forget_credentials(self, role_names: set[str] | None = None) -> None:
+        """Change-feed handler (revocations: all; roles: the bindings of those roles). The next handout
+        asks the STS again, so a revoked credential or a removed role is never handed out from memory."""
+        for binding in self.bindings.values():
+            if role_names is None or role_name_of(binding.settings.role_arn) in role_names:
+                binding.current = None
+
     def _stored_token(self, name: str) -> str:
         """A per-binding container token, kept in the data dir so a restart keeps workloads working."""
         path = self.directory / "tokens" / f"{name}.token"

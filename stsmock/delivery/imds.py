@@ -17,6 +17,7 @@ import secrets
 
 from aiohttp import web
 
+from ..shared import feed_guard
 from .engine import Binding, BindingRefused, DeliveryEngine
 from .wire import imds_body, iso_z
 
@@ -109,7 +110,11 @@ def imds_app(engine: DeliveryEngine, binding: Binding) -> web.Application:
     async def other(request: web.Request) -> web.Response:
         return _text(405, "Method Not Allowed")
 
-    app = web.Application(client_max_size=16 * 1024)
+    def unavailable(request: web.Request, message: str) -> web.Response:
+        return _text(503, "Service Unavailable")  # IMDS's own plain-text error; the reason is logged
+
+    # every acknowledged revocation / role change is applied before a handout; 503 when unknowable
+    app = web.Application(client_max_size=16 * 1024, middlewares=[feed_guard(engine.ports.sync_state, unavailable)])
     app.router.add_put("/latest/api/token", put_token)
     app.router.add_get("/{tail:.*}", get)
     app.router.add_route("*", "/{tail:.*}", other)

@@ -17,6 +17,8 @@ from aiohttp import web
 from issuer.service import IssuerService
 from stsproxy.service import HttpRequest, StsService
 
+from ..shared import sts_unavailable_body
+from ..store import StoreUnavailable
 from .engine import DeliveryEngine
 from .listeners import DeliveryListeners
 from .ports import Audit, Clock, DeliveryPorts
@@ -32,6 +34,7 @@ def delivery_ports(
     audit: Audit,
     account_id: str,
     region: str,
+    sync_state: Callable[[], object] = lambda: None,
 ) -> DeliveryPorts:
     def mint(issuer: str, claims: dict[str, Any], ttl: int, client_id: str | None) -> str:
         return str(issuers[issuer].mint(claims, ttl=ttl, client_id=client_id))
@@ -42,7 +45,14 @@ def delivery_ports(
         return client.audience if client is not None and client.audience else None
 
     async def ask_sts(params: dict[str, str]) -> tuple[int, bytes]:
-        """The STS pipeline in process, with the same form body an SDK would POST."""
+        """The STS pipeline in process, with the same form body an SDK would POST — after the change
+        feed, like every request (background rotations too); the STS's own 503 when the store is away."""
+        try:
+            sync_state()
+        except StoreUnavailable as exc:
+            return 503, sts_unavailable_body(
+                f"state store unavailable; nothing was accepted ({exc})", sts.settings.profile
+            )
         response = await sts.handle(
             HttpRequest(
                 method="POST",
@@ -65,6 +75,7 @@ def delivery_ports(
         sts=ask_sts,
         account_id=account_id,
         region=region,
+        sync_state=sync_state,
     )
 
 

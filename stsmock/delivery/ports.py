@@ -7,7 +7,7 @@ an audit sink, a way to get a web-identity token minted and a way to ask the STS
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -33,3 +33,6 @@ class DeliveryPorts:
     sts: Callable[[dict[str, str]], Awaitable[tuple[int, bytes]]]
     account_id: str
     region: str
+    #: Apply every acknowledged change of shared state (the change feed) before deciding; raises
+    #: ``StoreUnavailable`` when the store cannot be reached (the listeners then fail closed).
+    sync_state: Callable[[], object] = field(default=lambda: None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .feed import ChangeFeed
 from .group_commit import GroupCommit
-from .interface import Backend, Change, ChangeSet, FeedListener, StoreUnavailable
+from .interface import Backend, Change, ChangeSet, DamagedRecord, FeedListener, StoreUnavailable
 from .sqlite import SqliteStore
 
 Store = SqliteStore
@@ -22,6 +22,7 @@ __all__ = [
     "Change",
     "ChangeFeed",
     "ChangeSet",
+    "DamagedRecord",
     "FeedListener",
     "GroupCommit",
     "SqliteStore",

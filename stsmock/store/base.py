@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .interface import Change
+from .interface import Change, DamagedRecord
 
 _REV_COLUMNS = ("id", "created_at", "by", "value", "issued_before", "reason", "source")
 
@@ -175,16 +175,15 @@ class SqlStore:
             for key, value, expires_at in items:
                 self._run(self._PUT, (kind, key, json.dumps(value, separators=(",", ":")), expires_at))
 
-    def _live(self, row: Any) -> dict[str, Any] | None:
+    def _live(self, row: Any, kind: str, key: str) -> dict[str, Any] | None:
         if row is None or (row[1] is not None and row[1] <= self._now()):
             return None
-        value: dict[str, Any] = json.loads(row[0])
-        return value
+        return _decode(row[0], kind, key)
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._run("SELECT value, expires_at FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
-        return self._live(row)
+        return self._live(row, kind, key)
 
     def take(self, kind: str, key: str) -> dict[str, Any] | None:
         """Delete and return in one statement: a one-time code is usable exactly once, on any replica."""
@@ -192,7 +191,7 @@ class SqlStore:
             row = self._run(
                 "DELETE FROM records WHERE kind = ? AND key = ? RETURNING value, expires_at", (kind, key)
             ).fetchone()
-        return self._live(row)
+        return self._live(row, kind, key)
 
     def delete(self, kind: str, key: str) -> bool:
         with self._lock:
@@ -205,7 +204,7 @@ class SqlStore:
                 "SELECT key, value FROM records WHERE kind = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY key",
                 (kind, self._now()),
             ).fetchall()
-        return [(str(key), json.loads(value)) for key, value in rows]
+        return [(str(key), _decode(value, kind, str(key))) for key, value in rows]
 
     def purge_expired(self) -> int:
         with self._lock:
@@ -327,3 +326,14 @@ class SqlStore:
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+
+def _decode(raw: str, kind: str, key: str) -> dict[str, Any]:
+    """A record's value; a damaged one is named (:class:`DamagedRecord`), never skipped."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DamagedRecord(kind, key, f"not JSON ({exc.msg} at {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise DamagedRecord(kind, key, f"not a JSON object ({type(value).__name__})")
+    return value

@@ -22,6 +22,14 @@ class StoreUnavailable(RuntimeError):
     """The store cannot be reached (PostgreSQL down or cut off). Requests fail closed with 503."""
 
 
+class DamagedRecord(ValueError):
+    """A stored record whose value is not a JSON object: reported with its kind and key, never skipped."""
+
+    def __init__(self, kind: str, key: str, reason: str) -> None:
+        self.kind, self.key, self.reason = kind, key, reason
+        super().__init__(f"stored record {kind}/{key} is damaged: {reason}")
+
+
 @dataclass(frozen=True)
 class Change:
     """One versioned record of the change feed: ``topic`` names what changed, ``key`` which item."""

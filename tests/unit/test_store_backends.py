@@ -171,3 +171,21 @@ def test_postgres_restart_reconnects_and_listener_catches_up(pg_cluster, tmp_pat
         listener.stop()
         store.close()
         other.close()
+
+
+def test_a_damaged_record_is_named_never_skipped(opener):
+    from stsmock.store import DamagedRecord
+
+    store = opener()
+    store.put("key:default", "good", {"kid": "good"})
+    store.put("key:default", "bad", {"kid": "bad"})
+    store._run("UPDATE records SET value = ? WHERE kind = ? AND key = ?", ('{"kid": "ba', "key:default", "bad"))  # type: ignore[attr-defined]
+    with pytest.raises(DamagedRecord) as info:
+        store.items("key:default")
+    assert (info.value.kind, info.value.key) == ("key:default", "bad") and "not JSON" in info.value.reason
+    with pytest.raises(DamagedRecord, match="key:default/bad"):
+        store.get("key:default", "bad")
+    store._run("UPDATE records SET value = ? WHERE kind = ? AND key = ?", ("[1]", "key:default", "bad"))  # type: ignore[attr-defined]
+    with pytest.raises(DamagedRecord, match="not a JSON object"):
+        store.get("key:default", "bad")
+    assert store.get("key:default", "good") == {"kid": "good"}
