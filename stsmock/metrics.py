@@ -11,17 +11,26 @@ same decision record the audit log gets, before redaction.
 
 ``/metrics`` is unauthenticated, like most Prometheus endpoints; stsmock binds
 to 127.0.0.1 by default. Bind to another interface only on a trusted network.
+
+``serve --workers N``: ``/metrics`` on any worker reports the whole server. Each worker keeps its
+counters in a per-process memory-mapped file under ``<data-dir>/metrics/`` (prometheus_client's
+multiprocess mode, written at every increment), and ``/metrics`` merges all files: the counts of a
+worker that died stay (its file stays), and none is counted twice (one file per process). The parent
+empties the directory at start. Replicas are separate scrape targets, each reporting itself.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -65,6 +74,27 @@ def _sts_codes() -> frozenset[str]:
 def bounded(value: object, allowed: frozenset[str]) -> str:
     text = "" if value is None else str(value)
     return text if text in allowed else OTHER
+
+
+#: Where this process's counters are shared with the other workers of one ``serve`` (None: not a worker).
+_shared_dir: Path | None = None
+
+
+def metrics_directory(data_dir: Path) -> Path:
+    """``serve --workers``' parent: a fresh, empty per-server metrics directory (counts of an earlier run go)."""
+    directory = data_dir / "metrics"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return directory
+
+
+def share_with_workers(directory: Path) -> None:
+    """In a worker, before any metric is built: count into ``directory/<type>_<pid>.db`` (mmap)."""
+    global _shared_dir
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    values.ValueClass = values.MultiProcessValue()
+    _shared_dir = directory
 
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -177,8 +207,12 @@ class Metrics:
 
     # -- HTTP ---------------------------------------------------------------------------------
     async def serve(self, request: web.Request) -> web.Response:
-        """``GET /metrics``: the text exposition format."""
-        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        """``GET /metrics``: the text exposition format (every worker's counts, merged, under ``--workers``)."""
+        registry = self.registry
+        if _shared_dir is not None:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=str(_shared_dir))
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     # -- HTTP middleware ----------------------------------------------------------------
     def middleware(self) -> Middleware:

@@ -21,12 +21,22 @@ if TYPE_CHECKING:
 
 
 def _worker(
-    options: ServeOptions, port: int, index: int, ready: Any, reserved: Any, parent: int, s3_reserved: Any = None
+    options: ServeOptions,
+    port: int,
+    index: int,
+    ready: Any,
+    reserved: Any,
+    parent: int,
+    s3_reserved: Any = None,
+    metrics_dir: Any = None,
 ) -> None:
     from .hygiene import die_with_parent
+    from .metrics import share_with_workers
     from .server import bind_socket, serve
 
     die_with_parent(parent)  # kill -9 of the parent must not leave workers serving
+    if metrics_dir is not None:
+        share_with_workers(metrics_dir)  # /metrics on any worker reports every worker's counts
     reserved.close()  # inherited from the parent: a listener nobody accepts on must not stay in the group
     if s3_reserved is not None:
         s3_reserved.close()
@@ -86,6 +96,9 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     port = reserved.getsockname()[1]
     _prepare(options, port)
     s3_reserved, s3_url = _reserve_gateway(options)
+    from .metrics import metrics_directory
+
+    metrics_dir = metrics_directory(options.data_dir.expanduser().resolve())
     options.share_clock = True
     context = multiprocessing.get_context("fork")
     announce = options.announce
@@ -93,7 +106,9 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     events = [context.Event() for _ in range(workers)]
     processes = [
         context.Process(
-            target=_worker, args=(options, port, i, events[i], reserved, os.getpid(), s3_reserved), daemon=False
+            target=_worker,
+            args=(options, port, i, events[i], reserved, os.getpid(), s3_reserved, metrics_dir),
+            daemon=False,
         )
         for i in range(workers)
     ]
