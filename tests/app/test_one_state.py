@@ -160,3 +160,30 @@ def test_a_replica_configured_by_environment_as_in_kubernetes(tmp_path: Path, pg
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.loads(response.read())["base_url"] == PUBLIC_URL
+
+
+def test_a_clock_move_on_one_process_decides_on_the_other(fleet: Fleet) -> None:
+    """Not only the clock's admin view: the other process's STS decides with the moved clock."""
+    token = str(
+        fleet.ok(0, "POST", "/admin/tokens", {"sub": "clock-user", "aud": "sts.amazonaws.com", "ttl": 600})["token"]
+    )
+    assert set(fleet.everywhere(lambda i: fleet.assume(i, token))) == {"ok"}
+    fleet.ok(1, "POST", "/admin/clock", {"action": "advance", "seconds": 3600})
+    assert set(fleet.everywhere(lambda i: fleet.assume(i, token))) == {"ExpiredTokenException"}
+    fleet.ok(0, "POST", "/admin/clock", {"action": "reset"})
+    assert set(fleet.everywhere(lambda i: fleet.assume(i, token))) == {"ok"}
+
+
+def test_single_use_break_glass_is_used_once_across_processes(fleet: Fleet) -> None:
+    role = {**_role("glass"), "break_glass": {"single_use": True, "require_reason": False}}
+    fleet.ok(0, "PUT", "/admin/roles/glass", role)
+    arn = "arn:aws:iam::000000000000:role/glass"
+    token = fleet.mint("glass-user")
+    for n in range(3):  # armed on one process, raced for on both
+        fleet.ok(n % 2, "POST", "/admin/breakglass/glass/arm", {"reason": f"drill {n}", "ttl_seconds": 600})
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda i: fleet.assume(i % 2, token, arn), range(16)))
+        assert results.count("ok") == 1, results
+        assert set(results) == {"ok", "AccessDenied"}
+    used = fleet.ok(1, "GET", "/admin/audit?event=breakglass.used&limit=100")["records"]
+    assert len(used) == 3
