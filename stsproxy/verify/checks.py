@@ -22,7 +22,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import import_key
 from joserfc.jws import JWSAlgModel
 
-from ..bounded_json import JsonLimitError, check_strings, precheck
+from boundedjson import JsonLimitError, check_strings, precheck
+
 from ..errors import ExpiredTokenException, IDPCommunicationError, InvalidIdentityToken
 from ..settings import TokenValidationSettings
 from .jwks import IdpUnreachable, JwksCache, JwksEntry
