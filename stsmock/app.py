@@ -88,7 +88,10 @@ def app_for_runtime(
         add_issuer_routes(app, service, service.settings.mount_path)  # a preset's layout, or /issuers/NAME
     console.add_routes(app)
     add_sts_routes(app, runtime.sts)  # the POST catch-all: keep last
-    writers = [TokenFileWriter.from_settings(runtime.issuers, spec, now=runtime.clock.now) for spec in token_files]
+    writers = [
+        TokenFileWriter.from_settings(runtime.issuers, spec, now=runtime.clock.now, sync=runtime.feed.sync_quietly)
+        for spec in token_files
+    ]
     app.cleanup_ctx.extend(
         [
             _closing(runtime),

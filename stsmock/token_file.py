@@ -46,8 +46,11 @@ class TokenFileWriter:
         client_id: str = "stsmock-dev",
         sub: str = "system:serviceaccount:default:stsmock",
         ttl_seconds: int = 3600,
+        sync: Callable[[], None] = lambda: None,
     ) -> None:
         self.issuers = issuers
+        #: Applies other processes' changes (clock, keys) before each look: the feed's ``sync_quietly``.
+        self._sync = sync
         self._now = now
         self.path = path
         self.refresh_seconds = refresh_seconds
@@ -60,7 +63,12 @@ class TokenFileWriter:
 
     @classmethod
     def from_settings(
-        cls, issuers: Mapping[str, IssuerService], spec: TokenFileSettings, *, now: Callable[[], float]
+        cls,
+        issuers: Mapping[str, IssuerService],
+        spec: TokenFileSettings,
+        *,
+        now: Callable[[], float],
+        sync: Callable[[], None] = lambda: None,
     ) -> TokenFileWriter:
         return cls(
             issuers,
@@ -71,6 +79,7 @@ class TokenFileWriter:
             client_id=spec.client_id,
             sub=spec.sub,
             ttl_seconds=spec.ttl_seconds,
+            sync=sync,
         )
 
     def write_once(self) -> str:
@@ -90,10 +99,12 @@ class TokenFileWriter:
         """Rewrite when the *virtual* clock says the refresh interval has passed.
 
         Polling at most once a second (real time) means that advancing the clock through the
-        admin API refreshes the file promptly, as a kubelet would after that much time.
+        admin API refreshes the file promptly, as a kubelet would after that much time — also when
+        another worker or replica moved the clock or retired the key (the change feed is applied first).
         """
         while True:
             await asyncio.sleep(min(1.0, self.refresh_seconds))
+            self._sync()
             if self._now() - self._written_at < self.refresh_seconds:
                 continue
             try:
