@@ -17,6 +17,7 @@ def one_line(exc: BaseException) -> str:
     from issuer.ports import KeyRecordError
 
     from .datadir import DataDirError
+    from .store import DamagedRecord
 
     if isinstance(exc, DataDirError):
         return str(exc)
@@ -24,6 +25,8 @@ def one_line(exc: BaseException) -> str:
         return f"{exc.path}: {exc.reason}; restore it from a backup, or move it away to retire that key"
     if isinstance(exc, KeyRecordError):
         return f"{exc.name}: {exc.reason}; {exc.remedy}"
+    if isinstance(exc, DamagedRecord):
+        return f"state store: {exc}; restore the store from a backup, or delete that record (kind {exc.kind!r}, key {exc.key!r})"
     if isinstance(exc, sqlite3.DatabaseError):
         return f"state database: {exc}; run `stsmock serve` to see which file, or restore it from a backup"
     if isinstance(exc, OSError):

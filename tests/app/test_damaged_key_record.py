@@ -108,3 +108,11 @@ def test_a_running_process_reports_a_damaged_key_record_and_replaces_nothing(
         audit = server.admin("GET", "/admin/audit?event=key.load_failed")["records"]
         assert audit and kid in audit[-1]["record"]
         assert kid in {key["kid"] for key in _get(server.url + "/jwks")[1]["keys"]}  # its last good copy serves
+
+
+def test_any_other_damaged_record_is_named_at_start_up(records: KeyRecords, tmp_path: Path) -> None:
+    with ServeProcess(tmp_path / "data", *records.extra):
+        pass
+    records.execute("INSERT INTO records (kind, key, value) VALUES ('role', 'broken', %s)", ('{"settings": {',))
+    line = serve_fails(tmp_path / "data", *records.extra)
+    assert "stored record role/broken is damaged: not JSON" in line and "restore the store from a backup" in line
