@@ -1,10 +1,11 @@
 """One state for every process: component state kept in the store and applied from the change feed.
 
 Adapters that put keys, roles and the clock into the store (each change one serialised change
-transaction with feed records), the handlers that apply other processes' changes, and the request
-middleware that runs :meth:`ChangeFeed.sync` before every request. If the store cannot be reached,
-requests fail closed with 503 in their protocol's format (STS XML, OAuth/admin JSON): a process that
-cannot tell whether a revocation happened must not accept a credential. ``/healthz`` reports it;
+transaction with feed records), the handlers that apply other processes' changes, and the one guard
+(:func:`feed_guard`) every listener — main app, S3 gateway, container endpoint, IMDS — runs before
+every request. If the store cannot be reached, requests fail closed with 503 in their listener's
+format (STS XML, OAuth/admin JSON, S3 XML, container JSON, IMDS text): a process that cannot tell
+whether a revocation happened must not accept or hand out a credential. ``/healthz`` reports it;
 ``/livez`` never touches the store.
 """
 
