@@ -34,6 +34,7 @@ from stsproxy.permissions import Permissions
 from .backends.seaweedfs import INSTALL_HINT, SeaweedFS
 from .connections import GuardedSockSite, Limits
 from .store import StoreUnavailable
+from .wire_errors import s3_errors
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -193,11 +194,18 @@ async def start_listener(
     )
     app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[_feed_sync(runtime)])
     gateway.add_routes(app)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False, read_bufsize=READ_BUFFER)
+    idle: dict[str, Any] = {"keepalive_timeout": limits.idle_timeout, "shutdown_timeout": 5.0} if limits else {}
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, auto_decompress=False, read_bufsize=READ_BUFFER, **idle
+    )
     await runner.setup()
     if limits is not None:
         await GuardedSockSite(
-            runner, sock, limits=dataclasses.replace(limits, open=0, rejected=0), ssl_context=ssl_context
+            runner,
+            sock,
+            limits=dataclasses.replace(limits, open=0, rejected=0),
+            ssl_context=ssl_context,
+            error_format=s3_errors,  # unparsable requests, timeouts, the connection limit: S3 XML
         ).start()
     else:
         await web.SockSite(runner, sock, ssl_context=ssl_context).start()
