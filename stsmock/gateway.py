@@ -199,16 +199,14 @@ async def start_listener(
         app, access_log=None, handle_signals=False, auto_decompress=False, read_bufsize=READ_BUFFER, **idle
     )
     await runner.setup()
-    if limits is not None:
-        await GuardedSockSite(
-            runner,
-            sock,
-            limits=dataclasses.replace(limits, open=0, rejected=0),
-            ssl_context=ssl_context,
-            error_format=s3_errors,  # unparsable requests, timeouts, the connection limit: S3 XML
-        ).start()
-    else:
-        await web.SockSite(runner, sock, ssl_context=ssl_context).start()
+    # the server's limits (the pytest plugin's listener: the defaults); connection-level errors in S3 XML
+    await GuardedSockSite(
+        runner,
+        sock,
+        limits=dataclasses.replace(limits or Limits(), open=0, rejected=0),
+        ssl_context=ssl_context,
+        error_format=s3_errors,
+    ).start()
     host, port = sock.getsockname()[:2]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - display only
     scheme = "https" if ssl_context is not None else "http"
