@@ -162,6 +162,20 @@ def _closing(runtime: Runtime) -> CleanupContext:
     return ctx
 
 
+def sweep_once(runtime: Runtime) -> int:
+    """One pass of the sweep job: expired records, old change-feed rows, audit retention, old console sessions."""
+    from .console.auth import sweep_sessions
+
+    removed = 0
+    with runtime.store.transaction():  # one replica sweeps at a time (advisory lock on PostgreSQL)
+        if runtime.store.try_job_lock("sweep"):
+            removed = runtime.store.purge_expired()
+            runtime.store.prune_changes(KEEP_CHANGES)
+            removed += runtime.audit.prune()  # audit retention (audit.max_age_seconds / max_records)
+            removed += sweep_sessions(runtime.store)  # console sessions past their 12 h (real time)
+    return removed
+
+
 def _purging(runtime: Runtime) -> CleanupContext:
     """Expired records are already invisible; the sweep keeps the database from growing forever."""
 
@@ -169,12 +183,7 @@ def _purging(runtime: Runtime) -> CleanupContext:
         while True:
             await asyncio.sleep(PURGE_INTERVAL)
             try:
-                removed = 0
-                with runtime.store.transaction():  # one replica sweeps at a time (advisory lock on PostgreSQL)
-                    if runtime.store.try_job_lock("sweep"):
-                        removed = runtime.store.purge_expired()
-                        runtime.store.prune_changes(KEEP_CHANGES)
-                        removed += runtime.audit.prune()  # audit retention (audit.max_age_seconds / max_records)
+                removed = sweep_once(runtime)
             except Exception:  # a busy or read-only database must not stop the server
                 log.exception("purging expired records failed")
                 continue

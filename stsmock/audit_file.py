@@ -1,7 +1,10 @@
 """The ``audit.jsonl`` file: append-only lines, repaired at start, rotated by size, pruned by age.
 
-Several processes (``--workers``) append to the same file with ``O_APPEND``; one rotates it
-under an ``flock`` and the others notice the new inode and reopen.
+Several processes (``--workers``) append to the same file with ``O_APPEND`` (one ``write`` per
+line: no torn lines). Before each line a writer checks the path: a new inode (another process
+rotated) means reopen, so no line goes to a file that the backup chain may already have dropped;
+the size it checks is the file's, not this process's share of it. Rotation happens under an
+``flock``, re-checked inside the lock, so two processes never rotate the same file twice.
 """
 
 from __future__ import annotations
@@ -58,19 +61,21 @@ class AuditFile:
                     os.truncate(self.path, keep)
                     log.warning("audit file %s: removed a torn last line (%d bytes)", self.path, len(tail) - end)
                     tail = tail[:end]
-                for line in reversed(tail.splitlines()):
-                    try:
-                        last_id = int(json.loads(line)["id"])
-                        break
-                    except (ValueError, KeyError, TypeError):
-                        continue
+                # workers write lines in commit order, not id order: look at every id in the tail
+                present = set()
+                for line in tail.splitlines():
+                    with contextlib.suppress(ValueError, KeyError, TypeError):
+                        present.add(int(json.loads(line)["id"]))
+                last_id = min(present) if present else 0
             added = 0
             if last_id:  # an empty file starts fresh (no backfill of the whole history)
                 while batch := committed_after(last_id):
-                    data = "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in batch)
-                    os.write(self._fd, data.encode())
+                    missing = [r for r in batch if int(r["id"]) not in present]
+                    data = "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in missing)
+                    if data:
+                        os.write(self._fd, data.encode())
                     last_id = max(int(r["id"]) for r in batch)
-                    added += len(batch)
+                    added += len(missing)
             if added:
                 log.warning("audit file %s: appended %d committed records it was missing", self.path, added)
             self._size = os.fstat(self._fd).st_size
@@ -79,22 +84,29 @@ class AuditFile:
     # -- running ----------------------------------------------------------------------------
     def write(self, line: str) -> None:
         data = line.encode()
-        if self._size + len(data) > self.max_bytes:
-            self._rotate_or_reopen()
+        size = self._current_size()
+        if size + len(data) > self.max_bytes and size > 0:
+            self._rotate_or_reopen(len(data))
         os.write(self._fd, data)
         self._size += len(data)
 
-    def _rotate_or_reopen(self) -> None:
+    def _current_size(self) -> int:
+        """The size of the file at ``path``, reopening first if it is no longer the one we hold."""
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            current = None
+        if current is None or current.st_ino != self._ino:  # another process rotated it (or it was removed)
+            os.close(self._fd)
+            self._open()
+            return self._size
+        self._size = current.st_size
+        return current.st_size
+
+    def _rotate_or_reopen(self, incoming: int) -> None:
         with self._locked():
-            try:
-                current = os.stat(self.path)
-            except FileNotFoundError:
-                current = None
-            if current is None or current.st_ino != self._ino:  # another process rotated it
-                os.close(self._fd)
-                self._open()
-                if self._size < self.max_bytes:
-                    return
+            if self._current_size() + incoming <= self.max_bytes:
+                return  # another process rotated while we waited for the lock
             if self.backups == 0:
                 os.truncate(self.path, 0)
             else:

@@ -58,7 +58,7 @@ class ServerSettings(Strict):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
     #: Open connections per listener and process; more get one 503 and are closed (lowered to fit ulimit -n).
     max_connections: int = Field(default=512, ge=1, le=1_000_000)
-    #: Seconds a new connection has to send complete request headers (then 408 and close).
+    #: Seconds each request (also later ones on a keep-alive connection) has to send complete headers (408, close).
     header_timeout: float = Field(default=10.0, gt=0, le=3600)
     #: Seconds an idle keep-alive connection stays open.
     idle_timeout: float = Field(default=30.0, gt=0, le=86_400)

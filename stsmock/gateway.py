@@ -34,6 +34,7 @@ from stsproxy.permissions import Permissions
 from .backends.seaweedfs import INSTALL_HINT, SeaweedFS
 from .connections import GuardedSockSite, Limits
 from .shared import feed_guard
+from .wire_errors import s3_errors
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -193,14 +194,19 @@ async def start_listener(
     )
     app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[_feed_sync(runtime)])
     gateway.add_routes(app)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False, read_bufsize=READ_BUFFER)
+    idle: dict[str, Any] = {"keepalive_timeout": limits.idle_timeout, "shutdown_timeout": 5.0} if limits else {}
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, auto_decompress=False, read_bufsize=READ_BUFFER, **idle
+    )
     await runner.setup()
-    if limits is not None:
-        await GuardedSockSite(
-            runner, sock, limits=dataclasses.replace(limits, open=0, rejected=0), ssl_context=ssl_context
-        ).start()
-    else:
-        await web.SockSite(runner, sock, ssl_context=ssl_context).start()
+    # the server's limits (the pytest plugin's listener: the defaults); connection-level errors in S3 XML
+    await GuardedSockSite(
+        runner,
+        sock,
+        limits=dataclasses.replace(limits or Limits(), open=0, rejected=0),
+        ssl_context=ssl_context,
+        error_format=s3_errors,
+    ).start()
     host, port = sock.getsockname()[:2]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - display only
     scheme = "https" if ssl_context is not None else "http"

@@ -95,16 +95,19 @@ def start_server(config: Any, data_dir: Path, loop: _LoopThread) -> RunningServe
     from aiohttp import web
 
     from .app import app_for_runtime
+    from .server import limits_for, start_main_site
     from .wiring import build_runtime
 
     sock = _free_socket()
+    limits = limits_for(config)
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
     async def _start() -> tuple[Runtime, web.AppRunner]:
         runtime = build_runtime(config, data_dir=data_dir, base_url=base_url)
-        runner = web.AppRunner(app_for_runtime(runtime), access_log=None, handle_signals=False)
+        app = app_for_runtime(runtime)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout)
         await runner.setup()
-        await web.SockSite(runner, sock).start()
+        await start_main_site(runner, app, sock, runtime.config, limits)  # as `stsmock serve` does
         return runtime, runner
 
     runtime, runner = loop.run(_start())

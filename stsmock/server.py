@@ -77,6 +77,24 @@ def limits_for(config: Config) -> Limits:
     )
 
 
+async def start_main_site(
+    runner: web.AppRunner,
+    app: web.Application,
+    sock: socket.socket,
+    config: Config,
+    limits: Limits,
+    *,
+    ssl_context: Any = None,
+) -> GuardedSockSite:
+    """The issuer/STS/admin/console listener: connection limits, header timeout, errors in each route's protocol."""
+    from .wire_errors import json_routes, main_port_errors
+
+    errors = main_port_errors(json_routes(app), config.sts.profile)
+    site = GuardedSockSite(runner, sock, limits=limits, ssl_context=ssl_context, error_format=errors)
+    await site.start()
+    return site
+
+
 def tls_context_for(options: ServeOptions) -> TlsContext | None:
     """The one server SSLContext of this process; every listener gets ``.context``."""
     if options.tls is None:
@@ -131,10 +149,11 @@ async def serve(
         token_files.append(TokenFileSettings(path=str(options.token_file), refresh_seconds=options.token_refresh))
     # one process owns the credential-delivery listeners (their ports are not shared)
     app = app_for_runtime(runtime, token_files=token_files, delivery_listeners=worker <= 1)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout, shutdown_timeout=5.0
+    )
     await runner.setup()
-    site = GuardedSockSite(runner, sock, limits=limits, ssl_context=ssl_context)
-    await site.start()
+    await start_main_site(runner, app, sock, options.config, limits, ssl_context=ssl_context)
     watcher = asyncio.get_running_loop().create_task(tls.watch()) if tls is not None else None
     from .gateway import serve_gateway
 

@@ -32,6 +32,25 @@ class SessionStore(Protocol):
     def put(self, kind: str, key: str, value: dict[str, Any], expires_at: float | None = None) -> None: ...
     def get(self, kind: str, key: str) -> dict[str, Any] | None: ...
     def delete(self, kind: str, key: str) -> bool: ...
+    def items(self, kind: str) -> list[tuple[str, dict[str, Any]]]: ...
+
+
+def sweep_sessions(store: SessionStore, now: float | None = None) -> int:
+    """Delete the sessions older than :data:`SESSION_SECONDS` (real time); returns how many.
+
+    Why here and not ``expires_at``: the store's expiry runs on the (virtual, settable) clock, and
+    moving that clock must not sign console users out. Expired sessions are already refused; the
+    sweep job calls this so they do not pile up."""
+    now = time.time() if now is None else now
+    removed = 0
+    for key, value in store.items(KIND):
+        try:
+            created = float(value.get("created", 0))
+        except (TypeError, ValueError):
+            created = 0.0
+        if now - created > SESSION_SECONDS and store.delete(KIND, key):
+            removed += 1
+    return removed
 
 
 def console_key(data_dir: Path) -> bytes:

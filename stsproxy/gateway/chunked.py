@@ -8,15 +8,17 @@ to forward and when (it holds back the last bytes until ``finish`` succeeded).
 from __future__ import annotations
 
 import hashlib
-import hmac
+import re
 
 from .errors import S3Error, signature_mismatch
-from .sigv4 import Auth, chunk_string_to_sign, sign, trailer_string_to_sign
+from .sigv4 import Auth, chunk_string_to_sign, sign, signatures_match, trailer_string_to_sign
 
 MAX_CHUNK = 16 * 1024 * 1024
 MAX_LINE = 4096
 MAX_TRAILER = 16 * 1024
 _HEADER, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
+#: A chunk size: hex digits only (``int(x, 16)`` would also take ``0x``, ``_``, ``+`` and thousands of digits).
+_SIZE = re.compile(r"[0-9a-fA-F]{1,16}")
 
 
 def _malformed(message: str = "The chunked encoding of the request body is malformed.") -> S3Error:
@@ -44,18 +46,25 @@ class AwsChunkedDecoder:
             return
         assert self._key is not None
         expected = sign(self._key, chunk_string_to_sign(self._auth, self._previous, digest))
-        if not hmac.compare_digest(expected, self._chunk_sig):
+        if not signatures_match(expected, self._chunk_sig):
             raise signature_mismatch("aws-chunked-signature")
         self._previous = expected
 
     def _header(self, line: bytes) -> None:
         text = line.decode("ascii", "replace")
         size_text, _, ext = text.partition(";")
-        try:
-            size = int(size_text.strip(), 16)
-        except ValueError:
-            raise _malformed() from None
-        if size < 0 or size > MAX_CHUNK:
+        size_text = size_text.strip()
+        if not _SIZE.fullmatch(size_text):
+            if size_text and all(c in "0123456789abcdefABCDEF" for c in size_text):
+                raise S3Error(
+                    "InvalidArgument",
+                    f"aws-chunked chunk size of {len(size_text)} hex digits is out of range (max {MAX_CHUNK})",
+                    400,
+                    "aws-chunked-size",
+                )
+            raise _malformed()
+        size = int(size_text, 16)
+        if size > MAX_CHUNK:
             raise S3Error(
                 "InvalidArgument",
                 f"aws-chunked chunk size {size} is out of range (max {MAX_CHUNK})",
@@ -150,6 +159,6 @@ class AwsChunkedDecoder:
         if self._signed and self._trailer_expected:
             assert self._key is not None
             expected = sign(self._key, trailer_string_to_sign(self._auth, self._previous, "".join(lines)))
-            if signature is None or not hmac.compare_digest(expected, signature):
+            if signature is None or not signatures_match(expected, signature):
                 raise signature_mismatch("aws-chunked-trailer-signature")
         return self.trailers

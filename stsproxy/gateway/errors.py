@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as _escape
 
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your key and signing method."
@@ -50,6 +51,15 @@ def not_implemented(what: str) -> S3Error:
         501,
         "unsupported-operation",
     )
+
+
+#: Characters XML 1.0 cannot carry (controls, lone surrogates from surrogateescape'd bytes, U+FFFE/F).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def escape(value: str) -> str:
+    """XML text: escaped, and what XML cannot carry (from hostile header bytes) replaced by U+FFFD."""
+    return _escape(_NOT_XML.sub("\ufffd", value))
 
 
 def render(error: S3Error, *, resource: str, request_id: str, host_id: str = "stsmock") -> bytes:

@@ -18,6 +18,7 @@ from .chunked import AwsChunkedDecoder
 from .errors import S3Error
 from .model import S3Request
 from .sigv4 import STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, Auth
+from .xml import XmlScreen
 
 MAX_OBJECT = 5 * 1024**4  # 5 TiB, S3's largest object
 
@@ -32,6 +33,8 @@ class BodyVerifier:
     trailer_algorithm: str | None = None
     length_expected: int | None = None
     length: int = 0
+    #: An XML request body (CompleteMultipartUpload, Put*Configuration, ...): screened while it streams.
+    xml: XmlScreen | None = None
 
     def __post_init__(self) -> None:
         self._sha = hashlib.sha256() if self.sha256_expected else None
@@ -41,10 +44,12 @@ class BodyVerifier:
 
     @property
     def trivial(self) -> bool:
-        return not (self._sha or self._md5 or self._sums)
+        return not (self._sha or self._md5 or self._sums or self.xml)
 
     def update(self, data: bytes) -> None:
         self.length += len(data)
+        if self.xml is not None:
+            self.xml.feed(data)
         if self._sha is not None:
             self._sha.update(data)
         if self._md5 is not None:
@@ -60,9 +65,11 @@ class BodyVerifier:
                 400,
                 "body-length",
             )
+        if self.xml is not None and self.length:
+            self.xml.close()  # a DTD, too deep, too big or not well-formed: refused before the last byte goes on
         if self._sha is not None and self.sha256_expected is not None:
             computed = self._sha.hexdigest()
-            if not hmac.compare_digest(computed, self.sha256_expected):
+            if not hmac.compare_digest(computed.encode(), self.sha256_expected.encode("utf-8", "surrogateescape")):
                 raise S3Error(
                     "XAmzContentSHA256Mismatch",
                     "The provided 'x-amz-content-sha256' header does not match what was computed.",
@@ -116,8 +123,15 @@ def _int_header(req: S3Request, name: str) -> int | None:
     return int(value)
 
 
-def plan_body(req: S3Request, auth: Auth, signing_key: bytes | None) -> BodyPlan:
-    """How to decode and verify this request's body (from headers only)."""
+def plan_body(req: S3Request, auth: Auth, signing_key: bytes | None, *, xml_body: bool = False) -> BodyPlan:
+    """How to decode and verify this request's body (from headers only); ``xml_body``: screen it as XML."""
+    plan = _plan_body(req, auth, signing_key)
+    if xml_body and plan.length:
+        plan.verifier.xml = XmlScreen("body")
+    return plan
+
+
+def _plan_body(req: S3Request, auth: Auth, signing_key: bytes | None) -> BodyPlan:
     md5 = None
     raw_md5 = req.header("content-md5")
     if raw_md5 is not None:

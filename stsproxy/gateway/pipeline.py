@@ -18,6 +18,7 @@ from .payload import BodyPlan, plan_body
 from .ports import Authorizer, CredentialSource, Decision, Principal
 from .settings import GatewaySettings
 from .sigv4 import Auth, check_scope, check_time, parse_auth, verify
+from .xml import xml_body
 
 #: Operations whose body the gateway reads (and verifies) itself instead of streaming it.
 OWNED = ("ListBuckets", "DeleteObjects")
@@ -136,4 +137,4 @@ def prepare(
         if not state.decision.allowed:
             raise access_denied(check="permissions")
     if s3.method in ("PUT", "POST"):
-        state.plan = plan_body(s3, auth, state.signing_key)
+        state.plan = plan_body(s3, auth, state.signing_key, xml_body=xml_body(op.name))

@@ -82,7 +82,8 @@ class Gateway:
         self.secure = secure
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_route("*", "/{tail:.*}", self.handle, expect_handler=self.expect)
+        # [\s\S]: a key may hold a newline (%0A); ".*" would leave it to aiohttp's plain-text 404
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.handle, expect_handler=self.expect)
 
     # ------------------------------------------------------------------ decision
 

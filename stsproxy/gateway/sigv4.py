@@ -262,6 +262,11 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
+def signatures_match(expected: str, provided: str) -> bool:
+    """Constant-time compare; ``provided`` is client text (``compare_digest`` raises on non-ASCII str)."""
+    return hmac.compare_digest(expected.encode(), provided.encode("utf-8", "surrogateescape"))
+
+
 def sign(key: bytes, text: str) -> str:
     return hmac.new(key, text.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
@@ -330,12 +335,12 @@ def verify(req: S3Request, auth: Auth, secret: str) -> bytes:
     key = signing_key(secret, auth.date, auth.region, auth.service)
     canonical = canonical_request(req, auth)
     sts = string_to_sign(auth, canonical)
-    if hmac.compare_digest(sign(key, sts), auth.signature):
+    if signatures_match(sign(key, sts), auth.signature):
         return key
     if req.raw_path != _uri_encode(unquote_to_bytes(req.raw_path)):
         # a client that signed its path verbatim (not re-encoded): accept that form too
         alt = canonical_request(req, auth, path=req.raw_path)
-        if hmac.compare_digest(sign(key, string_to_sign(auth, alt)), auth.signature):
+        if signatures_match(sign(key, string_to_sign(auth, alt)), auth.signature):
             return key
     raise signature_mismatch(
         "sigv4-signature",

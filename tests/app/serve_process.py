@@ -38,6 +38,9 @@ class ServeProcess:
         self.public_url = match.group(1)
         #: Where it actually listens (differs from public_url behind --public-url).
         self.url = match.group(2) or match.group(1)
+        s3 = re.search(r"s3 gateway at (https?://[\w.:\[\]-]+)", self.line)
+        #: The S3 gateway listener ("" when serve runs without one).
+        self.s3_url = s3.group(1) if s3 else ""
 
     @property
     def admin_token(self) -> str:

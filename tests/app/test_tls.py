@@ -89,6 +89,37 @@ def test_boto3_trusts_only_the_ca_file(tls_server: ServeProcess) -> None:
         untrusted.assume_role_with_web_identity(RoleArn=ROLE, RoleSessionName="xx", WebIdentityToken=_token(tls_server))
 
 
+def test_s3_listener_over_https_with_only_the_ca_file(tls_server: ServeProcess) -> None:
+    """The S3 gateway listener serves the same certificate: boto3 with only the CA does put/get through
+    the gateway (embedded SeaweedFS behind it); without the CA the handshake is refused."""
+    assert tls_server.s3_url.startswith("https://127.0.0.1:"), tls_server.line
+    ca = str(tls_server.ca_file)
+    sts = boto3.client(
+        "sts", endpoint_url=tls_server.url, region_name="us-east-1", verify=ca,
+        config=Config(signature_version=botocore.UNSIGNED),
+    )  # fmt: skip
+    creds = sts.assume_role_with_web_identity(
+        RoleArn=ROLE, RoleSessionName="s3tls", WebIdentityToken=_token(tls_server)
+    )["Credentials"]
+    keys = {
+        "aws_access_key_id": creds["AccessKeyId"],
+        "aws_secret_access_key": creds["SecretAccessKey"],
+        "aws_session_token": creds["SessionToken"],
+    }
+    s3 = boto3.client("s3", endpoint_url=tls_server.s3_url, region_name="us-east-1", verify=ca, **keys)
+    s3.create_bucket(Bucket="tls-bucket")
+    s3.put_object(Bucket="tls-bucket", Key="over/https.txt", Body=b"sealed in transit")
+    assert s3.get_object(Bucket="tls-bucket", Key="over/https.txt")["Body"].read() == b"sealed in transit"
+    cert = _peer_cert(tls_server.s3_url, tls_server.ca_file)
+    assert ("IP Address", "127.0.0.1") in cert["subjectAltName"]
+    untrusted = boto3.client(
+        "s3", endpoint_url=tls_server.s3_url, region_name="us-east-1",
+        config=Config(retries={"total_max_attempts": 1}), **keys,
+    )  # fmt: skip
+    with pytest.raises(botocore.exceptions.SSLError):
+        untrusted.get_object(Bucket="tls-bucket", Key="over/https.txt")
+
+
 def test_env_prints_the_ca_variables_and_each_client_family_honours_its_own(tls_server: ServeProcess) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "cli.main", "env", "--role-arn", ROLE, "--data-dir", str(tls_server.data_dir)],

@@ -17,7 +17,25 @@ import pytest
 import requests
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
-_TOTALS = {"cases": 0, "server_errors": 0, "tracebacks": 0}
+_TOTALS = {"cases": 0, "server_errors": 0, "tracebacks": 0, "parser_cases": 0, "not_implemented": 0}
+
+
+def count_parser_case() -> None:
+    """One case of a pure-parser property (no HTTP): counted for the terminal summary."""
+    _TOTALS["parser_cases"] += 1
+
+
+def count_http(status: int) -> None:
+    """One HTTP case from a harness that does not use FuzzHttp (raw sockets, the S3 sweep)."""
+    _TOTALS["cases"] += 1
+    if status == 501:
+        _TOTALS["not_implemented"] += 1  # S3's own NotImplemented for an operation the gateway does not guess
+    elif status >= 500:
+        _TOTALS["server_errors"] += 1
+
+
+def count_tracebacks(n: int) -> None:
+    _TOTALS["tracebacks"] += n
 
 
 @dataclass
@@ -76,8 +94,9 @@ def fuzz_http(stsmock_server: Any, no_tracebacks: None) -> Iterator[FuzzHttp]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _TOTALS["cases"]:
+    if _TOTALS["cases"] or _TOTALS["parser_cases"]:
         terminalreporter.write_line(
             f"fuzz: {_TOTALS['cases']} HTTP cases, {_TOTALS['server_errors']} 5xx, "
-            f"{_TOTALS['tracebacks']} tracebacks (FUZZ_EXAMPLES={EXAMPLES} per property)"
+            f"{_TOTALS['tracebacks']} tracebacks, {_TOTALS['parser_cases']} S3 parser cases "
+            f"(S3 NotImplemented 501: {_TOTALS['not_implemented']}; FUZZ_EXAMPLES={EXAMPLES} per property)"
         )

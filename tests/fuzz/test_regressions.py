@@ -283,6 +283,9 @@ def test_signed_tokens_with_extreme_dates(
 
 
 def test_request_line_beyond_8190_bytes_is_a_400_not_a_traceback(fuzz_http: FuzzHttp) -> None:
-    """Found by test_sts_query_parser: aiohttp refuses the line itself (400) and we log no traceback."""
+    """Found by test_sts_query_parser: aiohttp refuses the line itself (400) and we log no traceback.
+
+    The answer is the STS's own XML naming the limit (was aiohttp's plain text)."""
     resp = fuzz_http.request("POST", "/?Action=" + "9" * 9000, data=b"", headers={"Content-Type": "text/plain"})
     assert resp.status_code == 400
+    assert "<Code>MalformedQueryString</Code>" in resp.text and "8190 bytes" in resp.text
