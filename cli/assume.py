@@ -307,7 +307,11 @@ def env(
         from .delivery import delivery_env, print_env
 
         client = AdminClient.discover(kwargs["url"], admin_token, kwargs["data_dir"])
-        opts = {"imds_v1": imds_v1, "auth_token_file": auth_token_file}
+        opts = {
+            "imds_v1": imds_v1,
+            "auth_token_file": auth_token_file,
+            "s3_url": s3_gateway_url(client.url, kwargs["data_dir"]),
+        }
         print_env({**delivery_env(client, kind, kwargs["role_arn"], sub, opts), **ca_exports(kwargs["data_dir"])}, fmt)
         return
     args = _args(kwargs)

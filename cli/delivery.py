@@ -109,7 +109,7 @@ def delivery_env(
         extra.update(config_file=str(config_path), profile=profile)
     elif kind == "static":
         extra["static_credentials"] = _container_credentials(binding["container"]["url"], binding["container_token"])
-    return environment(kind, binding, sts_url=client.url, region=region, **extra)
+    return environment(kind, binding, sts_url=client.url, region=region, s3_url=opts.get("s3_url"), **extra)
 
 
 @click.group()

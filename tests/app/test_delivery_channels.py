@@ -186,6 +186,19 @@ def test_botocore_refuses_a_token_file_with_a_trailing_newline_and_takes_ours(se
     )
     assert good.returncode == 0, good.stderr
     assert good.stdout.strip().startswith("arn:aws:sts::000000000000:assumed-role/stsmock-dev/")
+    # the same environment reaches the S3 gateway (server.json's s3_url): no endpoint argument in the code
+    info = json.loads((server.data_dir / "server.json").read_text())
+    assert values["AWS_ENDPOINT_URL_S3"] == info["s3_url"].rstrip("/")
+    s3_script = (
+        "import boto3; s3 = boto3.client('s3'); s3.create_bucket(Bucket='env-delivery');"
+        "s3.put_object(Bucket='env-delivery', Key='k', Body=b'via the gateway');"
+        "print(s3.get_object(Bucket='env-delivery', Key='k')['Body'].read().decode())"
+    )
+    via_s3 = subprocess.run(
+        [sys.executable, "-c", s3_script], env={**env, **values}, capture_output=True, text=True, timeout=60
+    )
+    assert via_s3.returncode == 0, via_s3.stderr
+    assert via_s3.stdout.strip() == "via the gateway"
 
 
 def test_an_expired_binding_is_refused_on_every_channel(server):
