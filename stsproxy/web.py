@@ -52,4 +52,4 @@ def add_sts_routes(app: web.Application, service: StsService) -> None:
     for path in ("/", "/sts", "/sts/"):
         app.router.add_route("GET", path, handle)
         app.router.add_route("POST", path, handle)
-    app.router.add_route("POST", "/{tail:.*}", fallback)
+    app.router.add_route("POST", r"/{tail:[\s\S]*}", fallback)  # [\s\S]: also a path with an encoded newline

@@ -289,3 +289,11 @@ def test_request_line_beyond_8190_bytes_is_a_400_not_a_traceback(fuzz_http: Fuzz
     resp = fuzz_http.request("POST", "/?Action=" + "9" * 9000, data=b"", headers={"Content-Type": "text/plain"})
     assert resp.status_code == 400
     assert "<Code>MalformedQueryString</Code>" in resp.text and "8190 bytes" in resp.text
+
+
+def test_sts_query_on_a_path_with_an_encoded_newline_is_answered_by_the_sts(fuzz_http: FuzzHttp) -> None:
+    """Found by the S3 sweep's twin case: the STS's POST catch-all was ``/{tail:.*}``, which does not match a
+    decoded newline, so ``POST /%0A`` with an STS form got aiohttp's plain-text 404."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    resp = fuzz_http.request("POST", "/%0A", data="Action=GetCallerIdentity&Version=2011-06-15", headers=form)
+    assert resp.text.lstrip().startswith("<") and "ErrorResponse" in resp.text, (resp.status_code, resp.text[:200])
