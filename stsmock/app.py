@@ -99,7 +99,7 @@ def app_for_runtime(
             _purging(runtime),
             _token_files(writers),
             _webhooks(runtime),
-            listeners_context(runtime.delivery, enabled=delivery_listeners),
+            listeners_context(runtime.delivery, runtime.bindings, enabled=delivery_listeners),
         ]
     )
     return app

@@ -22,6 +22,7 @@ from .breakglass import BreakGlass
 from .clock import VirtualClock
 from .config import Config
 from .delivery.engine import DeliveryEngine
+from .delivery.shared import SharedBindings
 from .faults import FaultEngine
 from .metrics import Metrics
 from .revocations import RevocationRegistry
@@ -63,6 +64,8 @@ class Runtime:
     metrics: Metrics
     #: Credential delivery: workload bindings and their credentials (listeners run in the app).
     delivery: DeliveryEngine
+    #: Admin-created bindings in the store, applied by every process (delivery/shared.py).
+    bindings: SharedBindings
     simulator: Simulator
     #: Applies every process's changes of shared state before each request (store/feed.py).
     feed: ChangeFeed

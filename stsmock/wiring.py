@@ -31,6 +31,7 @@ from .breakglass import BreakGlass
 from .clock import VirtualClock
 from .config import Config, expand_placeholders
 from .delivery.install import delivery_engine, delivery_ports
+from .delivery.shared import SharedBindings
 from .metrics import Metrics
 from .revocations import RevocationRegistry
 from .runtime import RevocationListener, Runtime, issuer_url
@@ -145,6 +146,8 @@ def build_runtime(
     )
     feed.subscribe("revocations", lambda keys: delivery.forget_credentials())
     feed.subscribe("roles", delivery.forget_credentials)
+    bindings = SharedBindings(delivery, store, feed)
+    bindings.load()
     return Runtime(
         config=config,
         base_url=base_url,
@@ -162,6 +165,7 @@ def build_runtime(
         breakglass=breakglass,
         metrics=metrics,
         delivery=delivery,
+        bindings=bindings,
         simulator=Simulator(
             sts.plane,
             issuer_urls={name: service.issuer_url for name, service in issuers.items()},

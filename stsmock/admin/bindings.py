@@ -9,7 +9,7 @@ from aiohttp import web
 from ..delivery.engine import DeliveryEngine
 from ..runtime import RUNTIME
 from .http import AdminRoutes, admin_error, read_body
-from .models import BAD_REQUEST, CONFLICT, NOT_FOUND, Binding, BindingList, CreateBindingBody
+from .models import BAD_REQUEST, CONFLICT, NOT_FOUND, Binding, BindingList, CreateBindingBody, Error
 
 routes = AdminRoutes("bindings")
 
@@ -39,20 +39,40 @@ async def list_bindings(request: web.Request) -> web.Response:
     "Bind a workload identity to a role; its credentials are delivered and kept fresh",
     body=CreateBindingBody,
     body_required=True,
-    responses={201: ("the binding, with its container token", Binding), 400: BAD_REQUEST, 409: CONFLICT},
+    responses={
+        201: ("the binding, with its container token", Binding),
+        400: BAD_REQUEST,
+        409: CONFLICT,
+        503: ("stored, but the delivery listeners did not bring it up in time", Error),
+    },
     description="File paths are relative to `<data-dir>/delivery/`. See docs/credential-delivery.md.",
 )
 async def create_binding(request: web.Request) -> web.Response:
     engine = request.app[RUNTIME].delivery
     body = await read_body(request, CreateBindingBody)
+    shared = request.app[RUNTIME].bindings
     try:
         binding = await engine.create(body.binding(), ttl_seconds=body.ttl_seconds)
+        binding.shared = True
+        try:
+            shared.save(binding)  # every process serves it from now on
+        except BaseException:
+            engine.remove(binding.name)  # not stored: not served anywhere, here neither
+            raise
+        shared.published(binding)
     except (ValueError, OverflowError) as exc:
         return admin_error(409, "conflict", str(exc))
     except OSError as exc:
         return admin_error(409, "conflict", f"cannot start the binding's listener or file: {exc.strerror or exc}")
     except Exception as exc:  # e.g. the workload token cannot be minted
         return admin_error(400, "invalid_request", f"cannot prepare the binding: {exc}")
+    if not await shared.wait_for_endpoints(binding):
+        return admin_error(
+            503,
+            "unavailable",
+            f"binding {binding.name!r} is stored, but the process running the delivery listeners did not "
+            "bring it up in time; read it again with GET /admin/bindings/NAME",
+        )
     return web.json_response(_with_token(engine, binding.name), status=201)
 
 
@@ -80,6 +100,8 @@ async def read_binding(request: web.Request) -> web.Response:
 )
 async def delete_binding(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    if not request.app[RUNTIME].delivery.remove(name):
+    runtime = request.app[RUNTIME]
+    if not runtime.delivery.remove(name):
         return admin_error(404, "not_found", f"no binding named {name[:64]!r}")
+    runtime.bindings.delete(name)  # every other process drops it at its next request or wake-up
     return web.Response(status=204)

@@ -52,6 +52,8 @@ class Binding:
     last_error: str | None = None
     token_file_written: float = 0.0
     imds_port: int | None = None
+    #: Made through the admin API and kept in the store (delivery/shared.py), not from the config.
+    shared: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -319,6 +321,9 @@ class DeliveryEngine:
 
     async def _loop(self) -> None:
         while True:
+            # other processes' bindings and revocations reach the listeners between requests too
+            with contextlib.suppress(Exception):
+                self.ports.sync_state()
             await self.tick()
             await asyncio.sleep(LOOP_INTERVAL)
 

@@ -23,6 +23,7 @@ from .engine import DeliveryEngine
 from .listeners import DeliveryListeners
 from .ports import Audit, Clock, DeliveryPorts
 from .settings import DeliverySettings
+from .shared import SharedBindings
 
 
 def delivery_ports(
@@ -84,7 +85,7 @@ def delivery_engine(settings: DeliverySettings, ports: DeliveryPorts, *, data_di
 
 
 def listeners_context(
-    engine: DeliveryEngine, *, enabled: bool = True
+    engine: DeliveryEngine, shared: SharedBindings, *, enabled: bool = True
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """Bind the delivery listeners and run the refresh loop while the app runs.
 
@@ -95,8 +96,14 @@ def listeners_context(
         listeners = DeliveryListeners(engine)
         if enabled:
             await listeners.start()
+            shared.listeners = listeners
+            if engine.container_url:
+                shared.publish("container", {"url": engine.container_url})
+            for binding in list(engine.bindings.values()):
+                shared.published(binding)
             await engine.start()
         yield
+        shared.listeners = None
         await engine.stop()
         await listeners.stop()
 
