@@ -26,7 +26,7 @@ from boundedjson import JsonLimitError, check_strings, precheck
 
 from ..errors import ExpiredTokenException, IDPCommunicationError, InvalidIdentityToken
 from ..settings import TokenValidationSettings
-from .jwks import IdpUnreachable, JwksCache, JwksEntry
+from .jwks import VERIFIED_MAX, IdpUnreachable, JwksCache, JwksEntry
 from .keys import describe_key, key_matches_alg
 from .model import TrustedIssuer
 
@@ -271,6 +271,9 @@ def alg_key_match(t: TokenUnderTest, env: VerifyEnv) -> None:
 
 def signature(t: TokenUnderTest, env: VerifyEnv) -> None:
     """The signature over exactly the header and payload segments the claims were decoded from."""
+    entry = t.entry
+    if entry is not None and t.token in entry.verified:
+        return  # this exact token verified against this exact key set before (see JwksEntry.verified)
     reason = "BadSignatureError"
     try:
         signed = (t.parts[0] + "." + t.parts[1]).encode("ascii")
@@ -284,6 +287,10 @@ def signature(t: TokenUnderTest, env: VerifyEnv) -> None:
             check="signature",
             detail={"iss": t.iss, "kid": t.kid, "alg": t.alg, "reason": reason},
         )
+    if entry is not None:
+        if len(entry.verified) >= VERIFIED_MAX:
+            entry.verified.clear()
+        entry.verified.add(t.token)
 
 
 def aud(t: TokenUnderTest, env: VerifyEnv) -> None:
