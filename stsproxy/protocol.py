@@ -206,7 +206,9 @@ def _render_fields(fields: Mapping[str, Any], out: list[str], indent: str | None
     for name, value in fields.items():
         if value is None:
             continue
-        if isinstance(value, Mapping):
+        if type(value) is str:  # most fields: skip the ABC checks below (Mapping isinstance is slow)
+            out.append(f"{pad}<{name}>{_escape(value)}</{name}>")
+        elif isinstance(value, Mapping):
             out.append(f"{pad}<{name}>")
             _render_fields(value, out, indent, depth + 1)
             out.append(f"{pad}</{name}>")
