@@ -155,6 +155,12 @@ def token_size(t: TokenUnderTest, env: VerifyEnv) -> None:
         raise fail(f"Invalid JWT: token is {len(t.raw)} bytes, more than the allowed {limit}", "token-size")
 
 
+#: Decoded JOSE headers by their exact segment: one issuer's tokens share one header (alg, kid, typ),
+#: so the strict decode runs once per header, not per token. Only well-formed headers are kept.
+_HEADERS: dict[str, dict[str, Any]] = {}
+_HEADERS_MAX = 256
+
+
 def token_format(t: TokenUnderTest, env: VerifyEnv) -> None:
     parts = t.token.split(".")
     if len(parts) == 5:
@@ -162,7 +168,13 @@ def token_format(t: TokenUnderTest, env: VerifyEnv) -> None:
     if len(parts) != 3:
         raise fail(f"Invalid JWT: expected 3 dot-separated parts, got {len(parts)}", "token-format")
     t.parts = parts
-    header = t.header = _b64_json(parts[0], "header")
+    header = _HEADERS.get(parts[0])
+    if header is None:
+        header = _b64_json(parts[0], "header")
+        if len(_HEADERS) >= _HEADERS_MAX:
+            _HEADERS.clear()
+        _HEADERS[parts[0]] = header
+    t.header = header = dict(header)
     t.claims = _b64_json(parts[1], "payload")
     if not _B64URL.fullmatch(parts[2]):
         raise fail("Invalid JWT: the signature is not base64url", "token-format")
