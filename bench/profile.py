@@ -61,7 +61,7 @@ async def main_async(a: argparse.Namespace) -> None:
     idle = ["--idle"] if a.idle else []
     if a.scenario == "startup":
         data = work / "data"
-        argv = [str(run.STSMOCK_BIN), "serve", "--port", "0", "--data-dir", str(data)]
+        argv = [str(run.STSMOCK_BIN), "serve", "--port", "0", "--data-dir", str(data), "--no-s3"]
         # sample the first a.seconds of the process (spawn -> ready -> idle), then kill the whole group
         spy = subprocess.Popen(
             [

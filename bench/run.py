@@ -45,6 +45,7 @@ MOTO_BIN = PEERS_VENV / "bin" / "moto_server"
 O2_JS = BENCH / "node_modules" / "oauth2-mock-server" / "dist" / "oauth2-mock-server.mjs"
 FLOOR_PY = BENCH / "floor.py"
 FLOOR = "aiohttp floor"
+S3_ROW = "stsmock with S3 gateway + SeaweedFS"
 
 CLIENT_ID, CLIENT_SECRET = "stsmock-dev", "stsmock-dev-secret"
 BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
@@ -165,6 +166,9 @@ class Spec:
     no_pyc: bool = False  # stsmock: honour PYTHONDONTWRITEBYTECODE / no bytecode cache (compile from source)
     workers: int = 1  # stsmock --workers N (never pinned: the workers need both CPUs)
     source: Path | None = None  # stsmock: run this source tree (PYTHONPATH) instead of the installed one
+    #: stsmock: also run the S3 gateway and its embedded SeaweedFS (a child process). Off by default:
+    #: the STS and issuer scenarios need no S3 store, so they run `serve --no-s3` and measure stsmock alone.
+    s3: bool = False
 
 
 ALL_SERVERS: list[Server] = []  # safety net: main() stops every one of these on any exit
@@ -204,6 +208,8 @@ class Server:
                 argv += ["--config", str(self.spec.config)]
             if self.spec.workers > 1:
                 argv += ["--workers", str(self.spec.workers)]
+            if not self.spec.s3:
+                argv.append("--no-s3")
             return argv, "/healthz"
         if k == "moto":
             return [str(MOTO_BIN), "-H", "127.0.0.1", "-p", str(self.port)], "/moto-api/"
@@ -623,6 +629,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "stsmock-ES256": Spec("stsmock-ES256", "stsmock", es_cfg),
             "stsmock --workers 2": Spec("stsmock --workers 2", "stsmock", rs_cfg, workers=2),
             "stsmock, 10k roles + 100 issuers": Spec("stsmock, 10k roles + 100 issuers", "stsmock", scaled_cfg),
+            S3_ROW: Spec(S3_ROW, "stsmock", s3=True),  # memory only: the whole tree with SeaweedFS
             "moto": Spec("moto", "moto"),
             "oauth2-mock-server": Spec("oauth2-mock-server", "oauth2-mock-server"),
             FLOOR: Spec(FLOOR, "aiohttp-floor"),
@@ -667,6 +674,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "stsmock-ES256",
             "stsmock --workers 2",
             "stsmock, 10k roles + 100 issuers",
+            S3_ROW,
             "moto",
             "oauth2-mock-server",
             FLOOR,
@@ -853,7 +861,8 @@ def render(res: dict[str, Any]) -> str:
         "install; rows without 'no .pyc' use a bytecode cache primed by an unmeasured first spawn (what a "
         "normal install has); 'no .pyc' compiles them from source on every start (PYTHONDONTWRITEBYTECODE=1). moto: `/moto-api/`; "
         "oauth2-mock-server: `/.well-known/openid-configuration`; stsmock and the aiohttp floor "
-        "(`bench/floor.py`: the same Python and aiohttp, one fixed answer): `/healthz`.",
+        "(`bench/floor.py`: the same Python and aiohttp, one fixed answer): `/healthz`. stsmock rows run "
+        "`serve --no-s3` (no S3 gateway, no SeaweedFS child).",
         "",
         "## Memory (VmRSS, whole process tree)",
         "",
@@ -866,7 +875,10 @@ def render(res: dict[str, Any]) -> str:
     out += [
         "",
         "idle: 1 s after ready, before any load (stsmock: before any request except the health poll); "
-        "loaded: peak of 4 Hz samples during that server's load cells.",
+        "loaded: peak of 4 Hz samples during that server's load cells. Every stsmock row except "
+        f"'{S3_ROW}' runs `stsmock serve --no-s3` (the STS and issuer scenarios need no S3 store), so its "
+        f"figures are the stsmock process alone; '{S3_ROW}' is the default `serve` (S3 gateway on, embedded "
+        "SeaweedFS started as a child process), whose tree includes SeaweedFS.",
         "",
     ]
     return "\n".join(out)

@@ -26,7 +26,8 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # defer_build: a validator per model is built on first use; the config validates through one (start-up)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 class TlsSettings(Strict):

@@ -331,7 +331,11 @@ def body_timeout_middleware(seconds: float, max_body_bytes: int) -> Any:
         too_big = length is not None and length > max_body_bytes
         if request.body_exists and request.can_read_body and not too_big:
             try:
-                await asyncio.wait_for(request.read(), timeout=seconds)
+                if request.content.is_eof():  # the whole body came with the headers: nothing to wait for
+                    await request.read()
+                else:
+                    async with asyncio.timeout(seconds):  # no extra Task per request (wait_for makes one)
+                        await request.read()
             except TimeoutError:
                 return web.json_response(
                     {

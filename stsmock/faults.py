@@ -83,7 +83,7 @@ class DropConnection(BaseException):  # noqa: N818 - a control-flow signal, not 
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class FaultMatch(_Body):

@@ -7,6 +7,7 @@ caller, so the process modules form a chain (serving → workers → server), no
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -177,6 +178,7 @@ async def serve(
         listening = f"listening on {bound}, " if bound != base_url else ""
         s3 = f"; s3 gateway at {gateway.url}" if gateway else ""
         options.announce(f"stsmock ready at {base_url} ({listening}admin token: {where}{s3})")
+    settle_heap()
     if ready is not None:
         ready()
     stop = asyncio.Event()
@@ -192,6 +194,17 @@ async def serve(
         if gateway is not None:
             await gateway.stop()
         await runner.cleanup()
+
+
+def settle_heap() -> None:
+    """Move everything built at start-up (modules, config, routes, keys) out of the collector's sight.
+
+    Why: a full collection walks every tracked object; start-up leaves a few hundred thousand that
+    live until exit, so each full pass under load cost milliseconds (p99) for nothing. ``gc.freeze``
+    keeps them out of every later pass; request garbage is still collected as before.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def main_guard(func: Callable[[], int]) -> int:

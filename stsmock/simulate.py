@@ -28,7 +28,7 @@ from .breakglass import BreakGlass
 
 
 class SimulateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     role_arn: str = Field(min_length=1, max_length=2048)
     token: str | None = Field(default=None, min_length=1)

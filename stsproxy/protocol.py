@@ -64,6 +64,13 @@ def merge_params(query: Iterable[tuple[str, str]], body: Iterable[tuple[str, str
     return merged
 
 
+def _unquote(text: str) -> str:
+    """``unquote_plus`` (strict UTF-8); text without ``%`` or ``+`` (a JWT, an ARN) is already decoded."""
+    if "%" not in text and "+" not in text:
+        return text
+    return unquote_plus(text, errors="strict")
+
+
 def parse_form_body(body: bytes, content_type: str | None) -> list[tuple[str, str]]:
     """Decode an ``application/x-www-form-urlencoded`` body strictly as UTF-8.
 
@@ -95,7 +102,7 @@ def parse_form_body(body: bytes, content_type: str | None) -> list[tuple[str, st
             )
         name, _, value = field.partition("=")
         try:
-            pairs.append((unquote_plus(name, errors="strict"), unquote_plus(value, errors="strict")))
+            pairs.append((_unquote(name), _unquote(value)))
         except UnicodeDecodeError:
             raise InvalidParameterValue(
                 "Malformed query string: a percent-encoded value is not valid UTF-8", check="form-body"
@@ -108,6 +115,8 @@ MAX_INDEX_DIGITS = 6
 
 
 def _member_indexes(params: Mapping[str, str], prefix: str, suffix: str) -> list[tuple[int, str]]:
+    if not any(key.startswith(prefix) for key in params):  # the usual case: no such list, no regex to build
+        return []
     pattern = re.compile(re.escape(prefix) + r"([0-9]+)" + re.escape(suffix) + r"$")
     found: list[tuple[int, str]] = []
     for key in params:
@@ -206,7 +215,9 @@ def _render_fields(fields: Mapping[str, Any], out: list[str], indent: str | None
     for name, value in fields.items():
         if value is None:
             continue
-        if isinstance(value, Mapping):
+        if type(value) is str:  # most fields: skip the ABC checks below (Mapping isinstance is slow)
+            out.append(f"{pad}<{name}>{_escape(value)}</{name}>")
+        elif isinstance(value, Mapping):
             out.append(f"{pad}<{name}>")
             _render_fields(value, out, indent, depth + 1)
             out.append(f"{pad}</{name}>")

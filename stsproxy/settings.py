@@ -20,7 +20,8 @@ _ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # defer_build: a validator per model is built on first use; the config validates through one (start-up)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 class TrustedIssuerSettings(Strict):

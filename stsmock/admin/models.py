@@ -25,13 +25,14 @@ JsonObject = Annotated[dict[str, Any], WithJsonSchema({"type": "object"})]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: every admin model's validator is built on its first use, not at import (start-up time)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class RawObject(BaseModel):
     """Any JSON object; validated further by the handler (e.g. a role's settings)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class MintTokenBody(_Body):
@@ -84,10 +85,14 @@ class DisarmBody(_Body):
 
 
 class KeysQuery(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     issuer: str = Field("", description="only this issuer")
 
 
 class AuditQuery(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     subject: str = Field("", description="token subject")
     sub: str = Field("", description="alias of subject")
     role: str = Field("", description="role ARN")
@@ -251,17 +256,23 @@ class RoleList(_Doc):
 
 
 class BindingIdentity(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     kind: Literal["minted", "token_file", "client_credentials"]
     issuer: str
     sub: str
 
 
 class BindingCredentials(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     access_key_id: str
     expiration: str
 
 
 class Binding(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: str
     role_arn: str
     identity: BindingIdentity
@@ -278,6 +289,8 @@ class Binding(BaseModel):
 
 
 class BindingList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     container_url: str | None
     region: str
     bindings: list[Binding]

@@ -177,6 +177,14 @@ class JwksEntry:
     keys: list[dict[str, Any]]
     #: JWK index -> imported key, filled on first use.
     parsed: dict[int, Any] = field(default_factory=dict)
+    #: Tokens (exact text) whose signature verified against these keys. Same bytes, same keys: same
+    #: answer, so a client presenting one token again (an SDK refreshing from one token file) skips
+    #: the RSA/EC operation. Per fetch: a refreshed JWKS starts empty. Bounded by VERIFIED_MAX.
+    verified: set[str] = field(default_factory=set)
+
+
+#: Verified-signature memo size per JWKS entry; cleared whole when full (cheap, and bounded).
+VERIFIED_MAX = 4096
 
 
 class JwksCache:

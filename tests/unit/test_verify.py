@@ -442,6 +442,52 @@ async def test_flipped_or_missing_signature(alg: str) -> None:
         assert err.message == "Invalid signature"
 
 
+def count_signature_checks(verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every RSA/EC/EdDSA verification the verifier runs (one entry per signature checked)."""
+    checked: list[str] = []
+    real = verifier.algorithm
+
+    class Counting:
+        def __init__(self, alg: str) -> None:
+            self.model = real(alg)
+
+        def verify(self, msg: bytes, sig: bytes, key: Any) -> bool:
+            checked.append("verify")
+            return bool(self.model.verify(msg, sig, key))
+
+    monkeypatch.setattr(verifier, "algorithm", Counting)
+    return checked
+
+
+async def test_a_token_verified_once_is_not_verified_again_against_the_same_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    verifier, _, _ = make_verifier()
+    checked = count_signature_checks(verifier, monkeypatch)
+    token = sign(claims())
+    for _ in range(5):
+        assert (await verifier.verify(token)).kid == "rsa1"
+    assert checked == ["verify"]  # the same bytes against the same key set: the same answer
+    header, payload, signature = token.split(".")
+    flipped = signature[:-4] + ("AAAA" if signature[-4:] != "AAAA" else "BBBB")
+    await rejected(verifier, f"{header}.{payload}.{flipped}", InvalidIdentityToken, "signature")
+    assert len(checked) == 2  # other bytes are checked, and a failure is never remembered
+    await rejected(verifier, f"{header}.{payload}.{flipped}", InvalidIdentityToken, "signature")
+    assert len(checked) == 3
+
+
+async def test_a_refetched_key_set_checks_remembered_tokens_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    provider = CountingJwks(public_jwks("rsa1"))
+    verifier, _, clock = make_verifier(provider, jwks_cache_ttl_seconds=300)
+    checked = count_signature_checks(verifier, monkeypatch)
+    token = sign(claims(exp=int(NOW) + 3600))
+    await verifier.verify(token)
+    provider.jwks = {"keys": [OTHER_RSA.as_dict(private=False)]}  # the IdP replaced rsa1's key material
+    clock.t += 300
+    await rejected(verifier, token, InvalidIdentityToken, "signature")
+    assert provider.calls == 2 and len(checked) == 2
+
+
 async def test_signed_by_another_key_with_the_same_kid() -> None:
     verifier, _, _ = make_verifier()
     await rejected(verifier, sign(claims(), "RS256", key=OTHER_RSA), InvalidIdentityToken, "signature")
