@@ -23,6 +23,8 @@ from .signer import sign_backend
 _SKIP_AUTO = ("Content-Type", "Accept", "Accept-Encoding", "User-Agent")
 #: Read buffer per connection, both toward clients and backends (aiohttp's default is 64 KiB).
 READ_BUFFER = 512 * 1024
+#: Bytes per socket read while a body streams through (asyncio reads at most 256 KiB at a time).
+RECV_SIZE = 1024 * 1024
 
 
 @dataclass
