@@ -3,6 +3,11 @@
     .venv/bin/python bench/gateway.py            # full run (~2 min on 2 cores)
     .venv/bin/python bench/gateway.py --quick    # smoke run
     .venv/bin/python bench/gateway.py --rss-mib 1024   # the streaming-upload RSS check size (default 1 GiB)
+    .venv/bin/python bench/gateway.py --baseline main  # also a gateway from another revision, same run
+
+With ``--baseline REV`` a second gateway, served from a ``git worktree`` of REV (same venv), fronts
+the same SeaweedFS, and each cell runs direct → baseline → gateway back to back, so the before/after
+ratios come from one run on one machine state.
 
 Cells: GET and PUT of 4 KiB and 8 MiB objects at c=1 and c=16, each against the backend directly
 (signed with its admin key) and through the gateway (signed with minted session credentials).
@@ -35,6 +40,8 @@ import yarl
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
+from gateway_table import render  # noqa: E402  (bench/ is the script's directory)
+
 from stsproxy.gateway.signer import sign_backend  # noqa: E402
 
 STSMOCK = Path(sys.executable).parent / "stsmock"
@@ -83,6 +90,10 @@ class Cell:
     errors: int
     gateway_cpu_pct: float
     first_error: str = ""
+    #: CPU milliseconds per request of the gateway under test, its backend and this client.
+    gateway_cpu_ms: float = 0.0
+    backend_cpu_ms: float = 0.0
+    client_cpu_ms: float = 0.0
 
 
 def headers_for(t: Target, method: str, path: str, payload: str, length: int | None) -> dict[str, str]:
@@ -106,7 +117,16 @@ def headers_for(t: Target, method: str, path: str, payload: str, length: int | N
 
 
 async def run_cell(
-    t: Target, op: str, size: int, label: str, c: int, n: int, cap: float, bucket: str, gw_pid: int
+    t: Target,
+    op: str,
+    size: int,
+    label: str,
+    c: int,
+    n: int,
+    cap: float,
+    bucket: str,
+    gw_pid: int,
+    backend_pid: int | None = None,
 ) -> Cell:
     body = os.urandom(size) if op == "PUT" else b""
     digest = hashlib.sha256(body).hexdigest()
@@ -147,10 +167,14 @@ async def run_cell(
                 lat.append((time.perf_counter() - t0) * 1000)
 
         cpu0, t0 = cpu_s(gw_pid), time.perf_counter()
+        back0, self0 = cpu_s(backend_pid) if backend_pid else 0.0, time.process_time()
         await asyncio.gather(*(worker() for _ in range(c)))
         elapsed = time.perf_counter() - t0
         cpu = cpu_s(gw_pid) - cpu0
+        back = cpu_s(backend_pid) - back0 if backend_pid else 0.0
+        mine = time.process_time() - self0
     done = len(lat)
+    per = 1000 / done if done else 0.0
     return Cell(
         t.name,
         op,
@@ -165,6 +189,9 @@ async def run_cell(
         errors,
         round(100 * cpu / elapsed),
         first,
+        round(cpu * per, 3) if t.name != "direct" else 0.0,
+        round(back * per, 3),
+        round(mine * per, 3),
     )
 
 
@@ -221,81 +248,102 @@ def admin(url: str, token: str, method: str, path: str, body: dict | None = None
         return json.loads(resp.read())
 
 
-def render(res: dict) -> str:
-    lines = [
-        f"# S3 gateway benchmark ({res['when']}, load {res['loadavg']})",
-        "",
-        "Gateway (`stsmock serve`, embedded SeaweedFS behind it) vs the same SeaweedFS directly; one run, same machine.",
-        "",
-        "| op | size | c | direct req/s | gateway req/s | gateway/direct | direct MB/s | gateway MB/s "
-        "| direct p50 ms | gateway p50 ms | Δp50 ms | gateway CPU % | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    cells = {(c["target"], c["op"], c["size"], c["concurrency"]): c for c in res["cells"]}
-    for op in ("GET", "PUT"):
-        for size in ("4KiB", "8MiB"):
-            for c in (1, 16):
-                d, g = cells.get(("direct", op, size, c)), cells.get(("gateway", op, size, c))
-                if not d or not g:
-                    continue
-                ratio = g["rps"] / d["rps"] if d["rps"] else float("nan")
-                lines.append(
-                    f"| {op} | {size} | {c} | {d['rps']} | {g['rps']} | {ratio:.0%} | {d['mb_s'] or '–'} | {g['mb_s'] or '–'} | "
-                    f"{d['p50_ms']} | {g['p50_ms']} | {g['p50_ms'] - d['p50_ms']:+.2f} | {g['gateway_cpu_pct']} | "
-                    f"{d['errors'] + g['errors']} |"
-                )
-    r = res.get("stream")
-    if r:
-        lines += [
-            "",
-            f"Streaming PUT of {r['bytes'] // MIB} MiB through the gateway: HTTP {r['status']}, {r['mb_s']} MB/s; gateway RSS "
-            f"{r['rss_before_mb']} MB before, peak {r['rss_peak_mb']} MB (growth {r['rss_growth_mb']} MB).",
-        ]
-    return "\n".join(lines) + "\n"
+def children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen
+    url: str
+    s3_url: str
+    target: Target
+
+
+def serve(work: Path, name: str, *, tree: Path | None = None, config: Path | None = None) -> Served:
+    """``stsmock serve`` (from ``tree`` when given, with this venv) and a minted session for it."""
+    cmd = [sys.executable, "-m", "cli.main"] if tree else [str(STSMOCK)]
+    cmd += ["serve", "--port", "0", "--s3-port", "0", "--data-dir", str(work / name), "--log-level", "warning"]
+    if config:
+        cmd += ["--config", str(config)]
+    env = {**os.environ, "PYTHONPATH": str(tree)} if tree else None
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=str(tree or ROOT), env=env
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    m = READY.search(line)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"stsmock ({name}) did not start: {line!r}")
+    url, s3_url = m.group(1), m.group(2)
+    token = (work / name / "admin-token").read_text().strip()
+    jwt = admin(url, token, "POST", "/admin/tokens", {"sub": "bench", "aud": "sts.amazonaws.com"})["token"]
+    import boto3
+    import botocore
+    from botocore.config import Config
+
+    sts = boto3.client(
+        "sts", endpoint_url=url, region_name="us-east-1", config=Config(signature_version=botocore.UNSIGNED)
+    )
+    creds = sts.assume_role_with_web_identity(
+        RoleArn="arn:aws:iam::000000000000:role/stsmock-dev",
+        RoleSessionName="bench",
+        WebIdentityToken=jwt,
+        DurationSeconds=43200,
+    )["Credentials"]
+    target = Target(name, s3_url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    return Served(proc, url, s3_url, target)
+
+
+def baseline_tree(rev: str, work: Path) -> Path:
+    tree = work / "baseline-tree"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev], check=True, capture_output=True
+    )
+    return tree
 
 
 async def main_async(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="stsmock-gwbench-"))
-    proc = subprocess.Popen(
-        [str(STSMOCK), "serve", "--port", "0", "--data-dir", str(work / "data"), "--log-level", "warning"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    servers: list[Served] = []
+    tree: Path | None = None
+    loadavg = Path("/proc/loadavg").read_text().split()[0]
     try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        m = READY.search(line)
-        if not m:
-            raise SystemExit(f"stsmock did not start: {line!r}")
-        url, s3_url = m.group(1), m.group(2)
-        token = (work / "data" / "admin-token").read_text().strip()
-        jwt = admin(url, token, "POST", "/admin/tokens", {"sub": "bench", "aud": "sts.amazonaws.com"})["token"]
+        main = serve(work, "gateway")
+        servers.append(main)
+        gw = main.target
         import boto3
-        import botocore
-        from botocore.config import Config
 
-        sts = boto3.client(
-            "sts", endpoint_url=url, region_name="us-east-1", config=Config(signature_version=botocore.UNSIGNED)
-        )
-        creds = sts.assume_role_with_web_identity(
-            RoleArn="arn:aws:iam::000000000000:role/stsmock-dev",
-            RoleSessionName="bench",
-            WebIdentityToken=jwt,
-            DurationSeconds=43200,
-        )["Credentials"]
-        gw = Target("gateway", s3_url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
         s3 = boto3.client(
             "s3",
-            endpoint_url=s3_url,
+            endpoint_url=main.s3_url,
             region_name="us-east-1",
             aws_access_key_id=gw.access_key,
             aws_secret_access_key=gw.secret_key,
             aws_session_token=gw.token,
         )
         s3.create_bucket(Bucket="bench")  # waits for the embedded store
-        ident = json.loads((work / "data" / "seaweedfs" / "s3.json").read_text())["identities"][0]["credentials"][0]
-        ports = json.loads((work / "data" / "seaweedfs" / "ports.json").read_text())
+        ident = json.loads((work / "gateway" / "seaweedfs" / "s3.json").read_text())["identities"][0]["credentials"][0]
+        ports = json.loads((work / "gateway" / "seaweedfs" / "ports.json").read_text())
         direct = Target("direct", f"http://127.0.0.1:{ports['s3']}", ident["accessKey"], ident["secretKey"], None)
+        weed = next(iter(children(main.proc.pid)), None)
+        targets = [(direct, main.proc.pid), (gw, main.proc.pid)]
+        if args.baseline:
+            tree = baseline_tree(args.baseline, work)
+            config = work / "baseline.yaml"
+            from stsmock.config import default_config_text
+
+            config.write_text(  # the default config (its dev role) plus the shared backend
+                default_config_text().rstrip("\n") + "\ngateway:\n  backends:\n    - name: seaweedfs\n"
+                f"      endpoint: {direct.url}\n      access_key: {direct.access_key}\n"
+                f"      secret_key: {direct.secret_key}\n"
+            )
+            base = serve(work, "baseline", tree=tree, config=config)
+            servers.append(base)
+            targets.insert(1, (base.target, base.proc.pid))
         for label, size in (("4KiB", 4 * KIB), ("8MiB", 8 * MIB)):
             s3.put_object(Bucket="bench", Key=f"get-{label}-0", Body=os.urandom(size))
         cells = []
@@ -303,20 +351,26 @@ async def main_async(args: argparse.Namespace) -> dict:
             for label, size in (("4KiB", 4 * KIB), ("8MiB", 8 * MIB)):
                 n = (300 if args.quick else 2000) if size < MIB else (16 if args.quick else 80)
                 for c in (1, 16):
-                    for t in (direct, gw):
-                        cell = await run_cell(t, op, size, label, c, n, 2.0 if args.quick else 8.0, "bench", proc.pid)
+                    for t, pid in targets:
+                        cap = 2.0 if args.quick else 8.0
+                        cell = await run_cell(t, op, size, label, c, n, cap, "bench", pid, weed)
                         print(f"{op} {label} c={c} {t.name}: {cell.rps} req/s p50 {cell.p50_ms} ms", file=sys.stderr)
                         cells.append(asdict(cell))
-        stream = await streaming_rss(gw, "bench", args.rss_mib * MIB, proc.pid) if args.rss_mib else None
+        stream = await streaming_rss(gw, "bench", args.rss_mib * MIB, main.proc.pid) if args.rss_mib else None
         return {
             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "loadavg": Path("/proc/loadavg").read_text().split()[0],
+            "loadavg": loadavg,
+            "loadavg_after": Path("/proc/loadavg").read_text().split()[0],
+            "baseline": args.baseline,
             "cells": cells,
             "stream": stream,
         }
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        for served in reversed(servers):
+            served.proc.send_signal(signal.SIGTERM)
+            served.proc.wait(timeout=30)
+        if tree is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -324,6 +378,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rss-mib", type=int, default=1024)
+    parser.add_argument("--baseline", metavar="REV", help="also measure the gateway of git revision REV (e.g. main)")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "gateway.md")
     args = parser.parse_args()
     res = asyncio.run(main_async(args))

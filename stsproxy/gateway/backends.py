@@ -17,12 +17,15 @@ import aiohttp
 import yarl
 
 from .errors import S3Error
+from .pool import Pool, Response
 from .settings import BackendSettings, GatewaySettings
 from .signer import sign_backend
 
 _SKIP_AUTO = ("Content-Type", "Accept", "Accept-Encoding", "User-Agent")
 #: Read buffer per connection, both toward clients and backends (aiohttp's default is 64 KiB).
 READ_BUFFER = 512 * 1024
+#: Bytes per socket read while a body streams through (asyncio reads at most 256 KiB at a time).
+RECV_SIZE = 1024 * 1024
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Backend:
     #: Awaited before the first request (the embedded store may still be starting).
     ready: Callable[[], Awaitable[None]] | None = None
     _session: aiohttp.ClientSession | None = field(default=None, repr=False)
+    _pool: Pool | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.endpoint)
@@ -81,7 +85,7 @@ class Backend:
         payload: str,
         now: float,
         body: AsyncIterable[bytes] | bytes | None = None,
-    ) -> aiohttp.ClientResponse:
+    ) -> Response | aiohttp.ClientResponse:
         """One signed request; ``path`` is the encoded path-style path, ``query`` canonical."""
         if self.ready is not None:
             await self.ready()
@@ -100,8 +104,13 @@ class Backend:
                 session_token=self.session_token,
             )
         )
-        url = yarl.URL(f"{self.scheme}://{self.netloc}{full_path}" + (f"?{query}" if query else ""), encoded=True)
+        target = full_path + (f"?{query}" if query else "")
         try:
+            if self.scheme == "http":  # loopback and LAN stores: the lean client (http1.py says why)
+                return await self._lean().request(
+                    _head(method, target, signed), body, no_body=method == "HEAD", idempotent=method in ("GET", "HEAD")
+                )
+            url = yarl.URL(f"{self.scheme}://{self.netloc}{target}", encoded=True)
             return await self._client().request(method, url, headers=signed, data=body, allow_redirects=False)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise S3Error(
@@ -111,9 +120,34 @@ class Backend:
                 "backend-unreachable",
             ) from exc
 
+    def _lean(self) -> Pool:
+        if self._pool is None:
+            parts = urlsplit(self.endpoint)
+            self._pool = Pool(
+                parts.hostname or "127.0.0.1",
+                parts.port or 80,
+                recv_size=RECV_SIZE,
+                connect_timeout=10,
+                read_timeout=self.timeout,
+                limit=self.max_connections,
+            )
+        return self._pool
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self._pool is not None:
+            self._pool.close()
+
+
+def _head(method: str, target: str, headers: dict[str, str]) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1"]
+    for name, value in headers.items():
+        if "\n" in value or "\r" in value:
+            raise S3Error("InvalidArgument", f"Header {name} has an invalid value.", 400, "header-value")
+        lines.append(f"{name}: {value}")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape")
 
 
 def _signable(name: str) -> bool:

@@ -9,6 +9,7 @@ import datetime as dt
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .classify import Check, Operation, classify
@@ -74,13 +75,18 @@ class RequestState:
         return {k: v for k, v in record.items() if v is not None}
 
 
+@lru_cache(maxsize=64)
+def _iso_second(second: int) -> str:
+    return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def request_context(state: RequestState, *, secure: bool, source_ip: str | None, now: float) -> dict[str, Any]:
     assert state.s3 is not None and state.op is not None
     ctx = dict(state.op.context)
     ctx["aws:SecureTransport"] = secure
     if source_ip:
         ctx["aws:SourceIp"] = source_ip
-    ctx["aws:CurrentTime"] = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ctx["aws:CurrentTime"] = _iso_second(int(now // 1))
     ctx["aws:EpochTime"] = int(now)
     auth = state.auth
     if auth is not None:

