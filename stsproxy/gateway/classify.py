@@ -206,8 +206,13 @@ def _bucket_operation(req: S3Request, bucket: str) -> tuple[str, list[str]]:
     if method == "DELETE":
         return "DeleteBucket", ["DeleteBucket"]
     if method == "POST":
-        raise not_implemented("browser-form POST uploads (PostObject)")
+        return "PostObject", []  # signed and authorised inside the form: post_object.py
     raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.", 405, "method")
+
+
+def is_post_object(req: S3Request) -> bool:
+    """A browser-form upload: ``POST /bucket`` (no key, not ``?delete``); its auth is in the body."""
+    return req.method == "POST" and req.bucket is not None and req.key is None and not req.has("delete")
 
 
 def _put_extras(req: S3Request) -> list[str]:

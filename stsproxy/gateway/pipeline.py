@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .classify import Check, Operation, classify
+from .classify import Check, Operation, classify, is_post_object
 from .errors import S3Error, access_denied
 from .model import S3Request, parse_request
 from .payload import BodyPlan, plan_body
@@ -119,6 +119,9 @@ def prepare(
 ) -> None:
     """Fill ``state`` up to the decision; raise S3Error on the first failed step."""
     state.s3 = s3 = parse_request(method, raw_target, headers, domains=settings.domains)
+    if is_post_object(s3):
+        state.op = Operation("PostObject", ())  # the credentials and the policy are in the form body
+        return
     auth = parse_auth(s3)
     if auth is None:
         raise access_denied(

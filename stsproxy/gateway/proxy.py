@@ -24,6 +24,7 @@ from .errors import S3Error, access_denied, render
 from .payload import BodyPlan
 from .pipeline import RequestState, prepare
 from .ports import AuditSink, Authorizer, Clock, CredentialSource
+from .post_object import post_object
 from .settings import GatewaySettings
 from .sigv4 import EMPTY_SHA256, canonical_query, is_presign_param
 from .stream import read_verified
@@ -127,6 +128,8 @@ class Gateway:
                     response = await owned.list_buckets(self, request, state)
                 elif state.op.name == "DeleteObjects":
                     response = await owned.delete_objects(self, request, state)
+                elif state.op.name == "PostObject":
+                    response = await post_object(self, request, state)
                 else:
                     response = await self._forward(request, state)
         except S3Error as exc:
