@@ -65,7 +65,7 @@ def parse_instant(value: str) -> float:
 
 
 def parse_claim(value: str) -> tuple[str, Any]:
-    from stsmock.bounded_json import JsonLimitError, loads_bounded
+    from boundedjson import JsonLimitError, loads_bounded
 
     key, sep, raw = value.partition("=")
     if not sep or not key:

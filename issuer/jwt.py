@@ -14,7 +14,7 @@ from typing import Any
 from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
 
-from issuer.bounded_json import JsonLimitError, loads_bounded
+from boundedjson import JsonLimitError, loads_bounded
 from issuer.keys import KeyManager
 
 MAX_TOKEN_LENGTH = 16_384

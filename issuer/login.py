@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from issuer.bounded_json import JsonLimitError, loads_bounded
+from boundedjson import JsonLimitError, loads_bounded
 from issuer.tokens import Subject, new_id
 
 if TYPE_CHECKING:

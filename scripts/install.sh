@@ -31,7 +31,7 @@ PY
 if [[ ! -x .venv/bin/python ]]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -c 'import stsmock, issuer, stsproxy, cli' || { echo "install.sh: install failed" >&2; exit 1; }
+.venv/bin/python -c 'import stsmock, issuer, stsproxy, cli, boundedjson' || { echo "install.sh: install failed" >&2; exit 1; }
 # Byte-compile the (editable) sources once, so the first `stsmock serve` starts as fast as later ones.
-.venv/bin/python -m compileall -q stsmock issuer stsproxy cli >/dev/null || true
+.venv/bin/python -m compileall -q stsmock issuer stsproxy cli boundedjson >/dev/null || true
 echo "stsmock installed in .venv (run: .venv/bin/stsmock serve)"

@@ -213,11 +213,15 @@ def trusted_issuers(issuers: Mapping[str, IssuerService], base_url: str, setting
             audiences=builtin_audiences(service.settings),
             algorithms=tuple(service.settings.algorithms) or BUILTIN_ALGORITHMS,
             jwks_source=StaticJwksSource(service.jwks),
+            azp_as_audience=settings.profile == "minio",
         )
         for service in issuers.values()
     ]
     timeout = settings.validation.fetch_timeout_seconds
-    out.extend(TrustedIssuer.from_settings(external, timeout=timeout) for external in settings.trusted_issuers)
+    out.extend(
+        TrustedIssuer.from_settings(external, timeout=timeout, profile=settings.profile)
+        for external in settings.trusted_issuers
+    )
     return out
 
 

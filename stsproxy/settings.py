@@ -29,8 +29,12 @@ class TrustedIssuerSettings(Strict):
     issuer: str = Field(min_length=1)
     #: Skip discovery and fetch keys here.
     jwks_uri: str | None = None
-    #: Allowed ``aud``/``azp`` values (IAM's ClientIDList). Empty means any.
+    #: Allowed ``aud`` values (IAM's ClientIDList). Empty means any.
     audiences: list[str] = Field(default_factory=list)
+    #: Also accept a token whose ``azp`` (not its ``aud``) is in ``audiences``, as MinIO and
+    #: SeaweedFS do. None: as the STS profile does (``minio``: yes; ``aws``: no, IAM requires
+    #: ``aud`` to be in the ClientIDList, so a Keycloak access token with ``aud: account`` fails).
+    azp_as_audience: bool | None = None
     algorithms: list[str] = Field(
         default_factory=lambda: ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA"]
     )

@@ -133,6 +133,20 @@ class Preset:
         return str(ctx.params.get("user") or "alice")
 
 
+@dataclass(frozen=True)
+class OneShapePreset(Preset):
+    """A persona whose access and ID tokens carry one claim shape (CI and workload IdPs, Dex, Entra)."""
+
+    def shape(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
+        return claims
+
+    def access_claims(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
+        return self.shape(claims, ctx)
+
+    def id_claims(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
+        return self.shape(claims, ctx)
+
+
 # -- helpers shared by the personas ------------------------------------------------------------
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -160,3 +174,10 @@ def put_default(claims: dict[str, Any], name: str, value: Any) -> None:
     """Set a persona claim unless the caller (config, user, ``--claim``) already gave one."""
     if name not in claims and value is not None:
         claims[name] = value
+
+
+def put_defaults(claims: dict[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`put_default` for each of ``defaults``; returns ``claims``."""
+    for name, value in defaults.items():
+        put_default(claims, name, value)
+    return claims

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from issuer.presets.base import Preset, RelyingPartyFacts, ShapeContext, b64url, drop, put_default, stable_uuid
+from issuer.presets.base import OneShapePreset, RelyingPartyFacts, ShapeContext, b64url, drop, put_default, stable_uuid
 
 
 def _field(number: int, value: str) -> bytes:
@@ -40,12 +40,12 @@ def decode_dex_subject(sub: str) -> tuple[str, str]:
     return parts[1], parts[2]
 
 
-class Dex(Preset):
+class Dex(OneShapePreset):
     def subject(self, username: str, ctx: ShapeContext) -> str:
         user_id = stable_uuid("dex-user", username)
         return dex_subject(user_id, str(ctx.params.get("connector_id", "local")))
 
-    def _shape(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
+    def shape(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
         drop(claims, "nbf", "client_id", "scope", "jti")
         if ctx.kind != "minted" and isinstance(claims.get("aud"), str) and claims.get("aud") == claims.get("azp"):
             drop(claims, "azp")  # Dex sets azp only for cross-client audiences
@@ -57,12 +57,6 @@ class Dex(Preset):
             put_default(claims, "name", ctx.username)
             put_default(claims, "preferred_username", ctx.username)
         return claims
-
-    def access_claims(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
-        return self._shape(claims, ctx)
-
-    def id_claims(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
-        return self._shape(claims, ctx)
 
     def discovery(self, doc: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
         keep = (

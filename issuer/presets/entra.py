@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from issuer.presets.base import Preset, RelyingPartyFacts, ShapeContext, b64url, drop, put_default, stable_uuid
+from issuer.presets.base import OneShapePreset, RelyingPartyFacts, ShapeContext, b64url, drop, put_default, stable_uuid
 
 
-class Entra(Preset):
+class Entra(OneShapePreset):
     def _tenant(self, ctx: ShapeContext) -> str:
         return str(ctx.params.get("tenant") or stable_uuid("entra-tenant", str(ctx.params.get("name"))))
 
@@ -21,7 +21,7 @@ class Entra(Preset):
         """Pairwise per application: the same user has another ``sub`` in another app."""
         return b64url(stable_uuid("entra-sub", username, str(ctx.client_id)).encode())[:43]
 
-    def _shape(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
+    def shape(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
         scope = claims.pop("scope", None)
         drop(claims, "client_id", "jti")
         app_only = ctx.grant_type == "client_credentials"
@@ -44,11 +44,8 @@ class Entra(Preset):
             put_default(claims, "preferred_username", f"{user}@{ctx.params.get('domain', 'contoso.onmicrosoft.com')}")
         return claims
 
-    def access_claims(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
-        return self._shape(claims, ctx)
-
     def id_claims(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
-        claims = self._shape(claims, ctx)
+        claims = self.shape(claims, ctx)
         drop(claims, "azp", "azpacr", "scp", "roles")
         return claims
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from issuer.presets.base import Preset, RelyingPartyFacts, ShapeContext, drop, put_default, stable_digits, stable_uuid
+from issuer.presets.base import (
+    OneShapePreset,
+    RelyingPartyFacts,
+    ShapeContext,
+    drop,
+    put_defaults,
+    stable_digits,
+    stable_uuid,
+)
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CLAIMS_SUPPORTED = [
@@ -31,13 +39,13 @@ def github_subject(repository: str, *, ref: str = "refs/heads/main", environment
     return f"repo:{repository}:ref:{ref}"
 
 
-class GitHubActions(Preset):
+class GitHubActions(OneShapePreset):
     def subject(self, username: str, ctx: ShapeContext) -> str:
         p = ctx.params
         return github_subject(str(p["repository"]), ref=str(p["ref"]), environment=p.get("environment"),
                               event=str(p["event_name"]))  # fmt: skip
 
-    def _shape(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
+    def shape(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
         drop(claims, "azp", "client_id", "scope", "auth_time", "nonce")
         p = ctx.params
         repository = str(p["repository"])
@@ -80,15 +88,7 @@ class GitHubActions(Preset):
         }
         if p.get("environment"):
             defaults["environment"] = p["environment"]
-        for name, value in defaults.items():
-            put_default(claims, name, value)
-        return claims
-
-    def access_claims(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
-        return self._shape(claims, ctx)
-
-    def id_claims(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
-        return self._shape(claims, ctx)
+        return put_defaults(claims, defaults)
 
     def discovery(self, doc: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
         return {

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from issuer.presets.base import Preset, RelyingPartyFacts, ShapeContext, drop, put_default, stable_digits
+from issuer.presets.base import OneShapePreset, RelyingPartyFacts, ShapeContext, drop, put_defaults, stable_digits
 
 
 def gitlab_subject(project_path: str, *, ref_type: str = "branch", ref: str = "main") -> str:
     return f"project_path:{project_path}:ref_type:{ref_type}:ref:{ref}"
 
 
-class GitLab(Preset):
+class GitLab(OneShapePreset):
     def subject(self, username: str, ctx: ShapeContext) -> str:
         p = ctx.params
         return gitlab_subject(str(p["project_path"]), ref_type=str(p["ref_type"]), ref=str(p["ref"]))
 
-    def _shape(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
+    def shape(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
         drop(claims, "azp", "client_id", "scope", "auth_time", "nonce")
         p = ctx.params
         project = str(p["project_path"])
@@ -56,15 +56,7 @@ class GitLab(Preset):
             defaults["environment"] = p["environment"]
             defaults["environment_protected"] = "false"
             defaults["deployment_tier"] = "production"
-        for name, value in defaults.items():
-            put_default(claims, name, value)
-        return claims
-
-    def access_claims(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
-        return self._shape(claims, ctx)
-
-    def id_claims(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
-        return self._shape(claims, ctx)
+        return put_defaults(claims, defaults)
 
 
 PRESET = GitLab(

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from issuer.presets.base import Preset, RelyingPartyFacts, ShapeContext, drop, stable_uuid
+from issuer.presets.base import OneShapePreset, RelyingPartyFacts, ShapeContext, drop, stable_uuid
 
 _PREFIX = "system:serviceaccount:"
 
 
-class Kubernetes(Preset):
+class Kubernetes(OneShapePreset):
     def subject(self, username: str, ctx: ShapeContext) -> str:
         if username.startswith(_PREFIX):
             return username
@@ -24,7 +24,7 @@ class Kubernetes(Preset):
     def default_username(self, ctx: ShapeContext) -> str:
         return str(ctx.params.get("serviceaccount") or "default")
 
-    def _shape(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
+    def shape(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
         drop(claims, "azp", "client_id", "scope", "auth_time", "nonce", "email", "email_verified")
         sub = str(claims.get("sub") or "")
         if not sub.startswith(_PREFIX):
@@ -47,12 +47,6 @@ class Kubernetes(Preset):
             k8s["warnafter"] = iat + 3607  # expiration extension: the kubelet refreshes at the nominal TTL
         claims.setdefault("kubernetes.io", k8s)
         return claims
-
-    def access_claims(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
-        return self._shape(claims, ctx)
-
-    def id_claims(self, claims: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
-        return self._shape(claims, ctx)
 
     def discovery(self, doc: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
         return {

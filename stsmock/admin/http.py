@@ -18,7 +18,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ValidationError
 
-from ..bounded_json import JsonLimitError, loads_bounded
+from boundedjson import JsonLimitError, loads_bounded
+
 from ..config import format_validation_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -95,7 +95,7 @@ class Segment:
 
 def decode_segment(segment: str) -> Any:
     """Bounded like every other JWT parser (a 1000-deep header used to be a 500 here)."""
-    from ..bounded_json import loads_bounded
+    from boundedjson import loads_bounded
 
     raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     return loads_bounded(raw, max_bytes=64 * 1024, what="the segment")

@@ -14,8 +14,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from boundedjson import loads_bounded
+
 from .. import protocol, steps
-from ..bounded_json import loads_bounded
 from ..errors import AccessDenied, InternalFailure, StsError
 from ..plane import ActionCall, StsPlane
 from ..sessions import as_tuple, claim_policy_session, mint_session, role_session, token_identity

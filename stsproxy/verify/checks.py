@@ -22,7 +22,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import import_key
 from joserfc.jws import JWSAlgModel
 
-from ..bounded_json import JsonLimitError, check_strings, precheck
+from boundedjson import JsonLimitError, check_strings, precheck
+
 from ..errors import ExpiredTokenException, IDPCommunicationError, InvalidIdentityToken
 from ..settings import TokenValidationSettings
 from .jwks import IdpUnreachable, JwksCache, JwksEntry
@@ -303,8 +304,14 @@ def aud(t: TokenUnderTest, env: VerifyEnv) -> None:
             return
     azp = claims.get("azp")
     if isinstance(azp, str) and azp in issuer.audiences:
-        t.audience = azp
-        return
+        if issuer.azp_as_audience:
+            t.audience = azp
+            return
+        raise fail(
+            "Incorrect token audience", "aud", iss=issuer.issuer, aud=values[:5], azp=azp,
+            reason="azp is in the audience list but aud is not: IAM checks aud only "
+            "(add an audience mapper at the IdP, or set azp_as_audience: true for MinIO/SeaweedFS behaviour)",
+        )  # fmt: skip
     raise fail("Incorrect token audience", "aud", iss=issuer.issuer, aud=values[:5])
 
 

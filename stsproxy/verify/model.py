@@ -22,6 +22,8 @@ class TrustedIssuer:
     audiences: tuple[str, ...]
     algorithms: tuple[str, ...]
     jwks_source: JwksSource = field(compare=False)
+    #: ``azp`` in ``audiences`` satisfies the audience check (MinIO/SeaweedFS; never AWS IAM).
+    azp_as_audience: bool = False
 
     @property
     def provider_id(self) -> str:
@@ -29,7 +31,9 @@ class TrustedIssuer:
         return _provider_id(self.issuer)
 
     @classmethod
-    def from_settings(cls, settings: TrustedIssuerSettings, *, timeout: float = 5.0) -> TrustedIssuer:
+    def from_settings(
+        cls, settings: TrustedIssuerSettings, *, timeout: float = 5.0, profile: str = "aws"
+    ) -> TrustedIssuer:
         """A trusted issuer whose keys are fetched over HTTP(S), via discovery unless jwks_uri is set."""
         source = HttpJwksSource(
             settings.issuer,
@@ -38,7 +42,8 @@ class TrustedIssuer:
             insecure_tls=settings.insecure_tls,
             timeout=timeout,
         )
-        return cls(settings.issuer, tuple(settings.audiences), tuple(settings.algorithms), source)
+        azp = settings.azp_as_audience if settings.azp_as_audience is not None else profile == "minio"
+        return cls(settings.issuer, tuple(settings.audiences), tuple(settings.algorithms), source, azp)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class VerifiedToken:
     issuer: TrustedIssuer
     kid: str | None
     alg: str
-    #: The aud (or azp) value that matched a configured audience, else the first aud.
+    #: The aud (or, where allowed, azp) value that matched a configured audience, else the first aud.
     audience: str
     #: SHA-256 hex of the token: correlates audit records without storing the token.
     token_hash: str

@@ -211,8 +211,10 @@ def test_a_binding_whose_role_refuses_the_workload_gets_the_sts_error(server):
     )
     status, _, body = _http("GET", bad["container"]["url"], {"Authorization": bad["container_token"]})
     doc = json.loads(body)
-    # the trust policy wants aud sts.amazonaws.com: the STS's own refusal, relayed as {"Code","Message"}
-    assert status == 400 and doc["Code"] == "AccessDenied" and doc["Message"].startswith("the STS refused: ")
+    # aud "elsewhere" is not in the issuer's ClientIDList (IAM checks aud only, not azp): the STS's own
+    # refusal, relayed as {"Code","Message"}
+    assert status == 400 and doc["Code"] == "InvalidIdentityToken" and doc["Message"].startswith("the STS refused: ")
+    assert "Incorrect token audience" in doc["Message"]
 
 
 def test_bindings_admin_api_validates_and_removes(server):

@@ -221,7 +221,7 @@ def test_authorize_hostile_queries(fuzz_http: FuzzHttp) -> None:
 
 
 def test_login_page_claims_json_is_bounded(fuzz_http: FuzzHttp) -> None:
-    from issuer.bounded_json import loads_bounded
+    from boundedjson import loads_bounded
 
     with pytest.raises(ValueError, match="nests deeper"):
         loads_bounded("[" * 100 + "]" * 100, max_bytes=10_000)

@@ -4,8 +4,9 @@ Every import counts, wherever it is written: module level, inside a function (la
 ``if TYPE_CHECKING:``; a cycle through a lazy import is still a cycle for a reader. The check is a
 plain ``ast`` walk over the source tree, so it needs nothing installed and sees what a reader sees.
 
-Layers: ``cli → stsmock → (issuer | stsproxy)``; ``issuer`` and ``stsproxy`` import nothing of ours
-and not each other; ``stsproxy.gateway`` may import the rest of ``stsproxy``, never the reverse.
+Layers: ``cli → stsmock → (issuer | stsproxy) → boundedjson``; ``issuer`` and ``stsproxy`` import
+nothing of ours but the ``boundedjson`` leaf and not each other; ``stsproxy.gateway`` may import the
+rest of ``stsproxy``, never the reverse.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("cli", "stsmock", "issuer", "stsproxy")
+PACKAGES = ("cli", "stsmock", "issuer", "stsproxy", "boundedjson")
 #: Higher imports lower, never the reverse; equal ranks (issuer, stsproxy) are independent.
-RANK = {"cli": 3, "stsmock": 2, "issuer": 1, "stsproxy": 1}
+RANK = {"cli": 3, "stsmock": 2, "issuer": 1, "stsproxy": 1, "boundedjson": 0}
 GATEWAY = "stsproxy.gateway"
 #: The pure core: protocol and policy code over plain data, no HTTP server or JOSE library.
 #: Each entry is a module or a package (all its submodules). Gateway entries may not exist yet.
@@ -29,6 +30,7 @@ PURE_CORE = (
     "stsproxy.validation",
     "stsproxy.gateway.model",
     "stsproxy.gateway.classify",
+    "boundedjson",
 )
 REQUIRED_PURE = ("stsproxy.policy", "stsproxy.protocol", "stsproxy.validation")
 IO_LIBRARIES = ("aiohttp", "joserfc")

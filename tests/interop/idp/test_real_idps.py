@@ -146,13 +146,24 @@ def test_keycloak_tokens_meet_trust_policies(real_keycloak: Keycloak, tmp_path: 
         web_identity_role("kc-access", iss, {"StringEquals": {"oaud": "account", "azp": "sts-client"}}),
         web_identity_role("kc-bob", iss, {"StringEquals": {"aud": "sts-client", "sub": "bob"}}),
     ]
-    sts = sts_trusting([{"issuer": iss, "audiences": ["sts-client"]}], roles, tmp_path / "sts", _stsmock_loop)
+    # IAM checks aud only: Keycloak's access token (aud "account", azp the client) is refused, as AWS does
+    strict = sts_trusting([{"issuer": iss, "audiences": ["sts-client"]}], roles[:1], tmp_path / "strict", _stsmock_loop)
+    try:
+        with pytest.raises(ClientError) as excinfo:
+            strict.assume(arn("kc-id"), tokens["access_token"])
+        assert code(excinfo) == "InvalidIdentityToken"
+        assert "Incorrect token audience" in str(excinfo.value)
+    finally:
+        strict.server.stop()
+    sts = sts_trusting(
+        [{"issuer": iss, "audiences": ["sts-client"], "azp_as_audience": True}], roles, tmp_path / "sts", _stsmock_loop
+    )
     try:
         assert sts.whoami(sts.assume(arn("kc-id"), tokens["id_token"]))["Arn"].endswith(
             "assumed-role/kc-id/test-session"
         )
-        # The access token's aud is "account" (the default roles) and its azp the client: stsmock matches azp
-        # against the audience list and uses it as :aud; :oaud keeps Keycloak's "account".
+        # With azp_as_audience (MinIO and SeaweedFS behaviour) the access token's azp matches the
+        # audience list and becomes :aud; :oaud keeps Keycloak's "account".
         assert sts.assume(arn("kc-id"), tokens["access_token"])
         assert sts.assume(arn("kc-access"), tokens["access_token"])
         with pytest.raises(ClientError) as excinfo:

@@ -5,7 +5,8 @@ RecursionError, a 500 in any handler), accepts integers only up to Python's int-
 limit (a ValueError whose message names an interpreter setting) and accepts ``NaN``,
 ``Infinity`` and lone surrogates (``"\\ud800"``) that later fail to encode. Every limit
 failure raises :class:`JsonLimitError` naming the limit, so each protocol can answer
-with its own error. (Each plane keeps its own copy: the planes import nothing of ours.)
+with its own error. A leaf package of its own, imported by every plane (issuer, stsproxy,
+stsmock, cli), so the planes share one parser without importing each other.
 """
 
 from __future__ import annotations
