@@ -44,6 +44,14 @@ def object_arn(bucket: str, key: str) -> str:
     return f"arn:aws:s3:::{bucket}/{key}"
 
 
+def split_object_arn(resource: str) -> tuple[str, str] | None:
+    """``arn:aws:s3:::bucket/key`` → (bucket, key); None for a bucket or any other ARN."""
+    if not resource.startswith("arn:aws:s3:::"):
+        return None
+    bucket, sep, key = resource[len("arn:aws:s3:::") :].partition("/")
+    return (bucket, key) if bucket and sep and key else None
+
+
 # subresource → (operation stem, GET action, PUT action, DELETE action); "" = method not allowed there
 _BUCKET_SUBRESOURCES: dict[str, tuple[str, str, str, str]] = {
     "versioning": ("BucketVersioning", "GetBucketVersioning", "PutBucketVersioning", ""),

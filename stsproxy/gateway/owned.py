@@ -12,8 +12,9 @@ from . import xml
 from .backends import BackendRouter
 from .classify import bucket_arn, delete_objects_checks
 from .errors import S3Error
+from .existing_tags import fetch_tags, tag_context
 from .payload import BodyPlan
-from .pipeline import RequestState
+from .pipeline import EXISTING_TAG, RequestState
 from .ports import Authorizer, Clock, Decision
 from .sigv4 import EMPTY_SHA256
 from .stream import read_verified
@@ -87,7 +88,12 @@ async def delete_objects(gw: Gateway, request: web.Request, state: RequestState)
     first_allow: Decision | None = None
     first_deny: Decision | None = None
     for entry, check in zip(keys, delete_objects_checks(s3.bucket, keys), strict=True):
-        decision = gw.authorizer.decide(state.principal, check.action, check.resource, state.context)
+        context = state.context
+        if gw.authorizer.condition_keys(state.principal, check.action, check.resource, context, prefix=EXISTING_TAG):
+            tags = await fetch_tags(gw.router, s3.bucket, entry[0], entry[1])
+            context = {**context, **tag_context(tags)}
+            state.notes["existing_tags_fetched"] = state.notes.get("existing_tags_fetched", 0) + 1
+        decision = gw.authorizer.decide(state.principal, check.action, check.resource, context)
         if decision.allowed:
             allowed.append(entry)
             first_allow = first_allow or decision

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .classify import Check, Operation, classify, is_post_object
+from .classify import Check, Operation, classify, is_post_object, split_object_arn
 from .errors import S3Error, access_denied
 from .model import S3Request, parse_request
 from .payload import BodyPlan, plan_body
@@ -19,6 +19,7 @@ from .ports import Authorizer, CredentialSource, Decision, Principal
 from .settings import GatewaySettings
 from .sigv4 import Auth, check_scope, check_time, parse_auth, verify
 
+EXISTING_TAG = "s3:existingobjecttag/"
 #: Operations whose body the gateway reads (and verifies) itself instead of streaming it.
 OWNED = ("ListBuckets", "DeleteObjects")
 
@@ -34,6 +35,8 @@ class RequestState:
     op: Operation | None = None
     plan: BodyPlan | None = None
     decision: Decision | None = None
+    #: Checks whose statements read s3:ExistingObjectTag/*: decided after the tags are fetched.
+    tag_checks: tuple[Check, ...] = ()
     error: S3Error | None = None
     bytes_in: int = 0
     bytes_out: int = 0
@@ -104,6 +107,18 @@ def authorize(
     return first or Decision(True, None, "no permission needed")
 
 
+def tag_checks(
+    checks: Iterable[Check], principal: Principal, authorizer: Authorizer, context: Mapping[str, Any]
+) -> tuple[Check, ...]:
+    """The object checks whose applicable statements read ``s3:ExistingObjectTag/*``."""
+    return tuple(
+        check
+        for check in checks
+        if split_object_arn(check.resource) is not None
+        and authorizer.condition_keys(principal, check.action, check.resource, context, prefix=EXISTING_TAG)
+    )
+
+
 def prepare(
     state: RequestState,
     *,
@@ -134,7 +149,8 @@ def prepare(
     state.signing_key = verify(s3, auth, secret)
     state.op = op = classify(s3)
     state.context = request_context(state, secure=secure, source_ip=source_ip, now=now)
-    if op.checks:
+    state.tag_checks = tag_checks(op.checks, state.principal, authorizer, state.context)
+    if op.checks and not state.tag_checks:  # else existing_tags.decide_with_tags decides, after fetching them
         state.decision = authorize(op.checks, state.principal, authorizer, state.context)
         if not state.decision.allowed:
             raise access_denied(check="permissions")

@@ -40,6 +40,12 @@ class CredentialSource(Protocol):
 class Authorizer(Protocol):
     def decide(self, principal: Principal, action: str, resource: str, context: Mapping[str, Any]) -> Decision: ...
 
+    def condition_keys(
+        self, principal: Principal, action: str, resource: str, context: Mapping[str, Any], *, prefix: str = ""
+    ) -> frozenset[str]:
+        """Condition keys (lower case, starting with ``prefix``) that the statements which apply would read."""
+        ...
+
 
 AuditSink = Callable[[dict[str, Any]], Awaitable[None]]
 Clock = Callable[[], float]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import time
 from typing import Any
 
@@ -225,3 +226,51 @@ def test_form_parser_phases() -> None:
 )
 def test_form_parser_refusals(body: bytes, code: str) -> None:
     _refused(code, parse_pre_file, body, "b0und")
+
+
+def test_mangled_forms_and_policies_only_ever_raise_s3_errors() -> None:
+    """Seeded mutations of a valid form and of policy documents: parsed, or refused in S3's words."""
+    rng = random.Random(12)
+    file_head = b'--b0und\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\n'
+    seed = _form(("key", "k"), ("policy", "p")) + file_head + b"data\r\n--b0und--\r\n"
+    alphabet = b'-\r\n:;="b0und file name Content-Disposition form-data\xff'
+    for _ in range(1500):
+        data = bytearray(seed)
+        for _ in range(rng.randint(1, 6)):
+            pos = rng.randrange(len(data) + 1)
+            roll = rng.random()
+            if roll < 0.4:
+                data[pos:pos] = bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+            elif roll < 0.8:
+                del data[pos : pos + rng.randint(1, 8)]
+            elif data:
+                data[min(pos, len(data) - 1)] ^= 1 << rng.randrange(8)
+        try:
+            pre = parse_pre_file(bytes(data), "b0und")
+        except S3Error:
+            continue
+        if pre is None:
+            continue
+        scanner = FileData("b0und")
+        rest = bytes(data[pre.file.offset :])
+        step = rng.randint(1, 9)
+        for i in range(0, len(rest), step):
+            scanner.feed(rest[i : i + step])
+        try:
+            scanner.finish()
+        except S3Error:
+            pass
+    pieces: list[Any] = [{"a": "b"}, ["eq", "$k", "v"], ["starts-with", "$k"], ["content-length-range", -1, 2**70]]
+    pieces += [[{"x": 1}], [], ["eq", 1, 2], {"": ""}, None, "s", 3.5, ["content-length-range", True, 1]]
+    for _ in range(500):
+        doc: Any = {"expiration": rng.choice(["2030-01-01T00:00:00Z", 5, None, "x"])}
+        doc["conditions"] = [rng.choice(pieces) for _ in range(rng.randint(0, 4))]
+        if rng.random() < 0.2:
+            doc = rng.choice([[], "s", 1, {"conditions": []}])
+        raw = base64.b64encode(json.dumps(doc).encode()).decode()
+        try:
+            policy = decode_policy(raw)
+            check_policy(policy, {"k": "v", "key": "x"}, bucket="b", now=0)
+            check_length(policy, rng.randint(0, 10))
+        except S3Error:
+            pass
