@@ -69,6 +69,7 @@ class Permissions:
         found = self._policies(session)
         if found is None:
             return frozenset()
-        identity, session_docs = found
-        request = self._request(session, action, resource, context)
-        return condition_keys([*identity, *session_docs], request, prefix=prefix)
+        policies = [*found[0], *found[1]]
+        if not any(c.key_lower.startswith(prefix) for p in policies for st in p.statements for c in st.conditions):
+            return frozenset()  # the common case, decided without building the request context
+        return condition_keys(policies, self._request(session, action, resource, context), prefix=prefix)
