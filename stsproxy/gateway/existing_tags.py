@@ -8,6 +8,7 @@ answer fails the request closed (503), never open.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from urllib.parse import quote
@@ -68,6 +69,19 @@ async def fetch_tags(router: BackendRouter, bucket: str, key: str, version: str 
             "existing-object-tags",
         )
     return parse_tagging(body)
+
+
+async def fetch_many(
+    router: BackendRouter, bucket: str, entries: list[tuple[str, str | None]], *, parallel: int = 16
+) -> list[dict[str, str]]:
+    """The tags of each (key, version id), in order, at most ``parallel`` requests at a time."""
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(key: str, version: str | None) -> dict[str, str]:
+        async with gate:
+            return await fetch_tags(router, bucket, key, version)
+
+    return list(await asyncio.gather(*(one(k, v) for k, v in entries)))
 
 
 async def decide_with_tags(router: BackendRouter, authorizer: Authorizer, state: RequestState) -> None:

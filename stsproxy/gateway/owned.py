@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from typing import Protocol
 
 from aiohttp import web
@@ -12,7 +13,7 @@ from . import xml
 from .backends import BackendRouter
 from .classify import bucket_arn, delete_objects_checks
 from .errors import S3Error
-from .existing_tags import fetch_tags, tag_context
+from .existing_tags import fetch_many, tag_context
 from .payload import BodyPlan
 from .pipeline import EXISTING_TAG, RequestState
 from .ports import Authorizer, Clock, Decision
@@ -87,12 +88,17 @@ async def delete_objects(gw: Gateway, request: web.Request, state: RequestState)
     denied: list[tuple[str, str | None]] = []
     first_allow: Decision | None = None
     first_deny: Decision | None = None
-    for entry, check in zip(keys, delete_objects_checks(s3.bucket, keys), strict=True):
-        context = state.context
-        if gw.authorizer.condition_keys(state.principal, check.action, check.resource, context, prefix=EXISTING_TAG):
-            tags = await fetch_tags(gw.router, s3.bucket, entry[0], entry[1])
-            context = {**context, **tag_context(tags)}
-            state.notes["existing_tags_fetched"] = state.notes.get("existing_tags_fetched", 0) + 1
+    checks = delete_objects_checks(s3.bucket, keys)
+    needs = [
+        bool(gw.authorizer.condition_keys(state.principal, c.action, c.resource, state.context, prefix=EXISTING_TAG))
+        for c in checks
+    ]
+    fetched: Iterator[dict[str, str]] = iter(())
+    if any(needs):  # a statement reads s3:ExistingObjectTag/*: the listed objects' tags, fetched concurrently
+        fetched = iter(await fetch_many(gw.router, s3.bucket, [e for e, n in zip(keys, needs, strict=True) if n]))
+        state.notes["existing_tags_fetched"] = sum(needs)
+    for entry, check, need in zip(keys, checks, needs, strict=True):
+        context = {**state.context, **tag_context(next(fetched))} if need else state.context
         decision = gw.authorizer.decide(state.principal, check.action, check.resource, context)
         if decision.allowed:
             allowed.append(entry)

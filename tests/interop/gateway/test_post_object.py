@@ -237,6 +237,27 @@ def test_denied_by_iam_policy_names_the_statement(gateway: GatewayServer) -> Non
     assert DENY_WRITE_SID in record["statement"] and record["action"] == "s3:PutObject"
     assert _missing(owner, bucket, "readonly/hello.txt")
 
+    no_forms = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                {
+                    "Sid": "NoForms",
+                    "Effect": "Deny",
+                    "Action": "s3:PutObject",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"s3:authType": "POST"}},
+                },
+            ],
+        }
+    )
+    formless = _presigner(gateway, gateway.creds(policy=no_forms))
+    formless.put_object(Bucket=bucket, Key="via-put.txt", Body=b"p")  # REST-HEADER: allowed
+    form = formless.generate_presigned_post(bucket, "via-form.txt", ExpiresIn=600)
+    _error(_post(gateway, bucket, form["fields"], b"f"), "AccessDenied", 403)
+    assert "NoForms" in gateway.last_audit(operation="PostObject", decision="deny", key="via-form.txt")["statement"]
+
     tags_only = json.dumps(
         {
             "Version": "2012-10-17",
