@@ -15,7 +15,7 @@ from .classify import bucket_arn, delete_objects_checks
 from .errors import S3Error
 from .existing_tags import fetch_many, tag_context
 from .payload import BodyPlan
-from .pipeline import EXISTING_TAG, RequestState
+from .pipeline import RequestState, reads_existing_tags
 from .ports import Authorizer, Clock, Decision
 from .sigv4 import EMPTY_SHA256
 from .stream import read_verified
@@ -89,10 +89,7 @@ async def delete_objects(gw: Gateway, request: web.Request, state: RequestState)
     first_allow: Decision | None = None
     first_deny: Decision | None = None
     checks = delete_objects_checks(s3.bucket, keys)
-    needs = [
-        bool(gw.authorizer.condition_keys(state.principal, c.action, c.resource, state.context, prefix=EXISTING_TAG))
-        for c in checks
-    ]
+    needs = [reads_existing_tags(gw.authorizer, state.principal, c, state.context) for c in checks]
     fetched: Iterator[dict[str, str]] = iter(())
     if any(needs):  # a statement reads s3:ExistingObjectTag/*: the listed objects' tags, fetched concurrently
         fetched = iter(await fetch_many(gw.router, s3.bucket, [e for e, n in zip(keys, needs, strict=True) if n]))

@@ -9,13 +9,13 @@ import datetime as dt
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from .classify import Check, Operation, classify, is_post_object, split_object_arn
 from .errors import S3Error, access_denied
 from .model import S3Request, parse_request
 from .payload import BodyPlan, plan_body
-from .ports import Authorizer, CredentialSource, Decision, Principal
+from .ports import Authorizer, ConditionKeys, CredentialSource, Decision, Principal
 from .settings import GatewaySettings
 from .sigv4 import Auth, check_scope, check_time, parse_auth, verify
 
@@ -107,16 +107,21 @@ def authorize(
     return first or Decision(True, None, "no permission needed")
 
 
+def reads_existing_tags(authorizer: Authorizer, principal: Principal, check: Check, context: Mapping[str, Any]) -> bool:
+    """Whether a statement that applies to ``check`` reads ``s3:ExistingObjectTag/*`` (object checks only)."""
+    if split_object_arn(check.resource) is None or not hasattr(authorizer, "condition_keys"):
+        return False
+    keys = cast(ConditionKeys, authorizer).condition_keys(
+        principal, check.action, check.resource, context, prefix=EXISTING_TAG
+    )
+    return bool(keys)
+
+
 def tag_checks(
     checks: Iterable[Check], principal: Principal, authorizer: Authorizer, context: Mapping[str, Any]
 ) -> tuple[Check, ...]:
-    """The object checks whose applicable statements read ``s3:ExistingObjectTag/*``."""
-    return tuple(
-        check
-        for check in checks
-        if split_object_arn(check.resource) is not None
-        and authorizer.condition_keys(principal, check.action, check.resource, context, prefix=EXISTING_TAG)
-    )
+    """The checks to decide only after the stored object's tags were fetched."""
+    return tuple(check for check in checks if reads_existing_tags(authorizer, principal, check, context))
 
 
 def prepare(
