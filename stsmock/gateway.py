@@ -104,6 +104,11 @@ class StsAuthorizer:
         statement = _statement(decision.matched[0]) if decision.matched else None
         return Decision(decision.allowed, statement, decision.reason)
 
+    def condition_keys(
+        self, principal: Principal, action: str, resource: str, context: Mapping[str, Any], *, prefix: str = ""
+    ) -> frozenset[str]:
+        return self._permissions.condition_keys(principal.session, action, resource, context, prefix=prefix)
+
 
 @dataclass
 class EmbeddedInfo:

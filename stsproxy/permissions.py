@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .context import principal_tag_context
-from .policy import Policy, PolicyDecision, RequestContext, evaluate_session
+from .policy import Policy, PolicyDecision, RequestContext, condition_keys, evaluate_session
 from .roles import RoleRegistry
 from .steps import session_policies
 
@@ -20,10 +20,8 @@ class Permissions:
     def __init__(self, roles: RoleRegistry) -> None:
         self.roles = roles
 
-    def evaluate(
-        self, session: Mapping[str, Any], action: str, resource: str, context: Mapping[str, Any]
-    ) -> PolicyDecision | None:
-        """The decision for ``action`` on ``resource`` by the holder of ``session``."""
+    def _policies(self, session: Mapping[str, Any]) -> tuple[list[Policy], list[Policy]] | None:
+        """(identity policies, session policies); None for an unrestricted static user."""
         roles = self.roles
         role = roles.by_arn(session["role_arn"]) if session.get("role_arn") else None
         if role is None and session.get("kind") in ("user", "session-token") and not session.get("policies"):
@@ -36,6 +34,10 @@ class Permissions:
         session_docs = session_policies(
             roles, (session.get("policy") or [None])[0], tuple(session.get("policy_arns") or ())
         )
+        return identity, session_docs
+
+    @staticmethod
+    def _request(session: Mapping[str, Any], action: str, resource: str, context: Mapping[str, Any]) -> RequestContext:
         full_context = {
             **context,
             "aws:userid": session.get("user_id"),
@@ -48,5 +50,26 @@ class Permissions:
             full_context["jwt:sub"] = session["sub"]
         if provider and session.get("aud"):
             full_context[f"{provider}:aud"] = session["aud"]
-        request = RequestContext(action=action, resource=resource, context=full_context)
-        return evaluate_session(identity, session_docs or None, request)
+        return RequestContext(action=action, resource=resource, context=full_context)
+
+    def evaluate(
+        self, session: Mapping[str, Any], action: str, resource: str, context: Mapping[str, Any]
+    ) -> PolicyDecision | None:
+        """The decision for ``action`` on ``resource`` by the holder of ``session``."""
+        found = self._policies(session)
+        if found is None:
+            return None
+        identity, session_docs = found
+        return evaluate_session(identity, session_docs or None, self._request(session, action, resource, context))
+
+    def condition_keys(
+        self, session: Mapping[str, Any], action: str, resource: str, context: Mapping[str, Any], *, prefix: str = ""
+    ) -> frozenset[str]:
+        """Condition keys (lower case, starting with ``prefix``) of the statements that apply to ``action`` on ``resource``."""
+        found = self._policies(session)
+        if found is None:
+            return frozenset()
+        policies = [*found[0], *found[1]]
+        if not any(c.key_lower.startswith(prefix) for p in policies for st in p.statements for c in st.conditions):
+            return frozenset()  # the common case, decided without building the request context
+        return condition_keys(policies, self._request(session, action, resource, context), prefix=prefix)

@@ -44,6 +44,14 @@ def object_arn(bucket: str, key: str) -> str:
     return f"arn:aws:s3:::{bucket}/{key}"
 
 
+def split_object_arn(resource: str) -> tuple[str, str] | None:
+    """``arn:aws:s3:::bucket/key`` → (bucket, key); None for a bucket or any other ARN."""
+    if not resource.startswith("arn:aws:s3:::"):
+        return None
+    bucket, sep, key = resource[len("arn:aws:s3:::") :].partition("/")
+    return (bucket, key) if bucket and sep and key else None
+
+
 # subresource → (operation stem, GET action, PUT action, DELETE action); "" = method not allowed there
 _BUCKET_SUBRESOURCES: dict[str, tuple[str, str, str, str]] = {
     "versioning": ("BucketVersioning", "GetBucketVersioning", "PutBucketVersioning", ""),
@@ -206,8 +214,13 @@ def _bucket_operation(req: S3Request, bucket: str) -> tuple[str, list[str]]:
     if method == "DELETE":
         return "DeleteBucket", ["DeleteBucket"]
     if method == "POST":
-        raise not_implemented("browser-form POST uploads (PostObject)")
+        return "PostObject", []  # signed and authorised inside the form: post_object.py
     raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.", 405, "method")
+
+
+def is_post_object(req: S3Request) -> bool:
+    """A browser-form upload: ``POST /bucket`` (no key, not ``?delete``); its auth is in the body."""
+    return req.method == "POST" and req.bucket is not None and req.key is None and not req.has("delete")
 
 
 def _put_extras(req: S3Request) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from typing import Protocol
 
 from aiohttp import web
@@ -12,8 +13,9 @@ from . import xml
 from .backends import BackendRouter
 from .classify import bucket_arn, delete_objects_checks
 from .errors import S3Error
+from .existing_tags import fetch_many, tag_context
 from .payload import BodyPlan
-from .pipeline import RequestState
+from .pipeline import RequestState, reads_existing_tags
 from .ports import Authorizer, Clock, Decision
 from .sigv4 import EMPTY_SHA256
 from .stream import read_verified
@@ -86,8 +88,15 @@ async def delete_objects(gw: Gateway, request: web.Request, state: RequestState)
     denied: list[tuple[str, str | None]] = []
     first_allow: Decision | None = None
     first_deny: Decision | None = None
-    for entry, check in zip(keys, delete_objects_checks(s3.bucket, keys), strict=True):
-        decision = gw.authorizer.decide(state.principal, check.action, check.resource, state.context)
+    checks = delete_objects_checks(s3.bucket, keys)
+    needs = [reads_existing_tags(gw.authorizer, state.principal, c, state.context) for c in checks]
+    fetched: Iterator[dict[str, str]] = iter(())
+    if any(needs):  # a statement reads s3:ExistingObjectTag/*: the listed objects' tags, fetched concurrently
+        fetched = iter(await fetch_many(gw.router, s3.bucket, [e for e, n in zip(keys, needs, strict=True) if n]))
+        state.notes["existing_tags_fetched"] = sum(needs)
+    for entry, check, need in zip(keys, checks, needs, strict=True):
+        context = {**state.context, **tag_context(next(fetched))} if need else state.context
+        decision = gw.authorizer.decide(state.principal, check.action, check.resource, context)
         if decision.allowed:
             allowed.append(entry)
             first_allow = first_allow or decision

@@ -10,17 +10,18 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from .classify import Check, Operation, classify
+from .classify import Check, Operation, classify, is_post_object, split_object_arn
 from .errors import S3Error, access_denied
 from .model import S3Request, parse_request
 from .payload import BodyPlan, plan_body
-from .ports import Authorizer, CredentialSource, Decision, Principal
+from .ports import Authorizer, ConditionKeys, CredentialSource, Decision, Principal
 from .settings import GatewaySettings
 from .sigv4 import Auth, check_scope, check_time, parse_auth, verify
 from .xml import xml_body
 
+EXISTING_TAG = "s3:existingobjecttag/"
 #: Operations whose body the gateway reads (and verifies) itself instead of streaming it.
 OWNED = ("ListBuckets", "DeleteObjects")
 
@@ -36,6 +37,8 @@ class RequestState:
     op: Operation | None = None
     plan: BodyPlan | None = None
     decision: Decision | None = None
+    #: Checks whose statements read s3:ExistingObjectTag/*: decided after the tags are fetched.
+    tag_checks: tuple[Check, ...] = ()
     error: S3Error | None = None
     bytes_in: int = 0
     bytes_out: int = 0
@@ -111,6 +114,23 @@ def authorize(
     return first or Decision(True, None, "no permission needed")
 
 
+def reads_existing_tags(authorizer: Authorizer, principal: Principal, check: Check, context: Mapping[str, Any]) -> bool:
+    """Whether a statement that applies to ``check`` reads ``s3:ExistingObjectTag/*`` (object checks only)."""
+    if split_object_arn(check.resource) is None or not hasattr(authorizer, "condition_keys"):
+        return False
+    keys = cast(ConditionKeys, authorizer).condition_keys(
+        principal, check.action, check.resource, context, prefix=EXISTING_TAG
+    )
+    return bool(keys)
+
+
+def tag_checks(
+    checks: Iterable[Check], principal: Principal, authorizer: Authorizer, context: Mapping[str, Any]
+) -> tuple[Check, ...]:
+    """The checks to decide only after the stored object's tags were fetched."""
+    return tuple(check for check in checks if reads_existing_tags(authorizer, principal, check, context))
+
+
 def prepare(
     state: RequestState,
     *,
@@ -126,6 +146,9 @@ def prepare(
 ) -> None:
     """Fill ``state`` up to the decision; raise S3Error on the first failed step."""
     state.s3 = s3 = parse_request(method, raw_target, headers, domains=settings.domains)
+    if is_post_object(s3):
+        state.op = Operation("PostObject", ())  # the credentials and the policy are in the form body
+        return
     auth = parse_auth(s3)
     if auth is None:
         raise access_denied(
@@ -138,7 +161,8 @@ def prepare(
     state.signing_key = verify(s3, auth, secret)
     state.op = op = classify(s3)
     state.context = request_context(state, secure=secure, source_ip=source_ip, now=now)
-    if op.checks:
+    state.tag_checks = tag_checks(op.checks, state.principal, authorizer, state.context)
+    if op.checks and not state.tag_checks:  # else existing_tags.decide_with_tags decides, after fetching them
         state.decision = authorize(op.checks, state.principal, authorizer, state.context)
         if not state.decision.allowed:
             raise access_denied(check="permissions")

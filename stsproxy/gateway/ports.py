@@ -41,5 +41,16 @@ class Authorizer(Protocol):
     def decide(self, principal: Principal, action: str, resource: str, context: Mapping[str, Any]) -> Decision: ...
 
 
+class ConditionKeys(Protocol):
+    """Optional for an :class:`Authorizer`: which condition keys a decision would read. Without it the
+    gateway never fetches what only some policies need (``s3:ExistingObjectTag/*``)."""
+
+    def condition_keys(
+        self, principal: Principal, action: str, resource: str, context: Mapping[str, Any], *, prefix: str = ""
+    ) -> frozenset[str]:
+        """Condition keys (lower case, starting with ``prefix``) that the statements which apply would read."""
+        ...
+
+
 AuditSink = Callable[[dict[str, Any]], Awaitable[None]]
 Clock = Callable[[], float]

@@ -21,9 +21,11 @@ from . import owned
 from .backends import RECV_SIZE, BackendRouter
 from .classify import bucket_arn, not_implemented
 from .errors import S3Error, access_denied, render
+from .existing_tags import decide_with_tags
 from .payload import BodyPlan
 from .pipeline import RequestState, prepare
 from .ports import AuditSink, Authorizer, Clock, CredentialSource
+from .post_object import post_object
 from .settings import GatewaySettings
 from .sigv4 import EMPTY_SHA256, canonical_query, is_presign_param
 from .stream import read_verified
@@ -115,9 +117,18 @@ class Gateway:
         request[_STATE] = state
         return state
 
+    async def _decide(self, request: web.Request) -> RequestState:
+        state = self._prepare(request)
+        if state.error is None and state.tag_checks:  # a policy reads s3:ExistingObjectTag/*: fetch, then decide
+            try:
+                await decide_with_tags(self.router, self.authorizer, state)
+            except S3Error as exc:
+                state.error = exc
+        return state
+
     async def expect(self, request: web.Request) -> web.StreamResponse | None:
         """Authenticate and authorise on the headers, so a refusal goes out instead of 100 Continue."""
-        state = self._prepare(request)
+        state = await self._decide(request)
         if state.error is not None:
             return await self._finish(request, state, self._error(request, state, state.error))
         if request.version >= (1, 1) and request.headers.get("Expect", "").lower() == "100-continue":
@@ -125,7 +136,7 @@ class Gateway:
         return None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        state: RequestState = request.get(_STATE) or self._prepare(request)
+        state: RequestState = request.get(_STATE) or await self._decide(request)
         response: web.StreamResponse | None = None
         try:
             if state.error is not None:
@@ -136,6 +147,8 @@ class Gateway:
                     response = await owned.list_buckets(self, request, state)
                 elif state.op.name == "DeleteObjects":
                     response = await owned.delete_objects(self, request, state)
+                elif state.op.name == "PostObject":
+                    response = await post_object(self, request, state)
                 else:
                     response = await self._forward(request, state)
         except S3Error as exc:

@@ -124,6 +124,10 @@ def _parse(body: bytes, what: str) -> ET.Element:
     return root
 
 
+#: For the gateway's other readers of small S3 XML bodies (e.g. GetObjectTagging's answer).
+parse = _parse
+
+
 def parse_bucket_list(body: bytes) -> tuple[list[tuple[str, str]], str, str]:
     """Backend ListAllMyBucketsResult → ([(name, creation date)], owner id, owner display name)."""
     root = _parse(body, "list-buckets")

@@ -145,6 +145,24 @@ def evaluate(policies: Sequence[Policy], request: RequestContext) -> PolicyDecis
     return PolicyDecision("ImplicitDeny", (), reason)
 
 
+def condition_keys(policies: Sequence[Policy], request: RequestContext, *, prefix: str = "") -> frozenset[str]:
+    """Lower-case condition keys (those starting with ``prefix``) of the statements whose principal,
+    action and resource match: what evaluating ``request`` reads. The S3 gateway fetches an object's
+    tags only when ``s3:existingobjecttag/`` keys come back; statements without such keys cost a scan."""
+    ctx: dict[str, Any] | None = None
+    out: set[str] = set()
+    for policy in policies:
+        for stmt in policy.statements:
+            keys = [c.key_lower for c in stmt.conditions if c.key_lower.startswith(prefix)]
+            if not keys:
+                continue
+            ctx = _lower_context(request.context) if ctx is None else ctx
+            failure = _check(policy, stmt, request, ctx)
+            if failure is None or failure[0] == _CONDITION:
+                out.update(keys)
+    return frozenset(out)
+
+
 def evaluate_session(
     identity: Sequence[Policy], session: Sequence[Policy] | None, request: RequestContext
 ) -> PolicyDecision:

@@ -43,6 +43,7 @@ MIRROR: dict[str, tuple[str, str, re.Pattern[str]]] = {
     "delivery-imds": ("bash", "2f82cf1ffbe7f1a5", ARN),
     "delivery-docker-env-file": ("bash", "d8c9185859a7849b", ARN),
     "s3-gateway": ("python", "34071332ec50f396", re.compile(r"b'x'")),
+    "s3-post-form": ("python", "9245829818e70ce2", re.compile(r"204 b'hi from a form'")),
     "pytest-plugin": ("python", "27c408fa059748a4", re.compile(r"2 passed")),
     "https": (
         "bash",
