@@ -178,11 +178,11 @@ async def serve(
         listening = f"listening on {bound}, " if bound != base_url else ""
         s3 = f"; s3 gateway at {gateway.url}" if gateway else ""
         options.announce(f"stsmock ready at {base_url} ({listening}admin token: {where}{s3})")
-    settle_heap()
     if ready is not None:
         ready()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.call_later(SETTLE_AFTER, settle_heap)  # off the start-up path: a full collection is not free
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
@@ -194,6 +194,10 @@ async def serve(
         if gateway is not None:
             await gateway.stop()
         await runner.cleanup()
+
+
+#: Seconds after ready before :func:`settle_heap` (a one-off full collection, then freeze).
+SETTLE_AFTER = 1.0
 
 
 def settle_heap() -> None:

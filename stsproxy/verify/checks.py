@@ -10,10 +10,7 @@ of the contract (audit fields, docs, tests): never rename one.
 from __future__ import annotations
 
 import base64
-import binascii
-import json
 import math
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, Protocol
 
@@ -22,15 +19,12 @@ from joserfc.errors import JoseError
 from joserfc.jwk import import_key
 from joserfc.jws import JWSAlgModel
 
-from boundedjson import JsonLimitError, check_strings, precheck
-
 from ..errors import ExpiredTokenException, IDPCommunicationError, InvalidIdentityToken
 from ..settings import TokenValidationSettings
 from .jwks import VERIFIED_MAX, IdpUnreachable, JwksCache, JwksEntry
 from .keys import describe_key, key_matches_alg
 from .model import TrustedIssuer
-
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+from .segments import B64URL, b64_json, decode_header
 
 
 class VerifyEnv(Protocol):
@@ -78,41 +72,6 @@ def fail(message: str, check: str, **detail: Any) -> InvalidIdentityToken:
 # --------------------------------------------------------------------------- helpers
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:  # parser differentials on duplicate members are an attack surface
-            raise ValueError(f"duplicate member {key!r}")
-        obj[key] = value
-    return obj
-
-
-#: One strict decoder for every header and payload: duplicate members and NaN/Infinity are refused.
-_JSON = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
-
-
-def _b64_json(segment: str, what: str) -> dict[str, Any]:
-    if not segment or not _B64URL.fullmatch(segment):
-        raise fail(f"Invalid JWT: the {what} is not base64url", "token-format")
-    try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        text = raw.decode("utf-8")
-        precheck(text, what=f"the {what}")  # nesting depth before the recursive decoder (was a RecursionError)
-        value = _JSON.decode(text)
-        check_strings(value, text)  # no lone surrogates (they fail later, e.g. in the audit store)
-    except JsonLimitError as exc:
-        raise fail(f"Invalid JWT: {exc}", "token-format") from None
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise fail(f"Invalid JWT: the {what} is not valid JSON ({exc})", "token-format") from None
-    if not isinstance(value, dict):
-        raise fail(f"Invalid JWT: the {what} is not a JSON object", "token-format")
-    return value
-
-
 def _numeric(claims: dict[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
@@ -155,12 +114,6 @@ def token_size(t: TokenUnderTest, env: VerifyEnv) -> None:
         raise fail(f"Invalid JWT: token is {len(t.raw)} bytes, more than the allowed {limit}", "token-size")
 
 
-#: Decoded JOSE headers by their exact segment: one issuer's tokens share one header (alg, kid, typ),
-#: so the strict decode runs once per header, not per token. Only well-formed headers are kept.
-_HEADERS: dict[str, dict[str, Any]] = {}
-_HEADERS_MAX = 256
-
-
 def token_format(t: TokenUnderTest, env: VerifyEnv) -> None:
     parts = t.token.split(".")
     if len(parts) == 5:
@@ -168,15 +121,9 @@ def token_format(t: TokenUnderTest, env: VerifyEnv) -> None:
     if len(parts) != 3:
         raise fail(f"Invalid JWT: expected 3 dot-separated parts, got {len(parts)}", "token-format")
     t.parts = parts
-    header = _HEADERS.get(parts[0])
-    if header is None:
-        header = _b64_json(parts[0], "header")
-        if len(_HEADERS) >= _HEADERS_MAX:
-            _HEADERS.clear()
-        _HEADERS[parts[0]] = header
-    t.header = header = dict(header)
-    t.claims = _b64_json(parts[1], "payload")
-    if not _B64URL.fullmatch(parts[2]):
+    header = t.header = decode_header(parts[0])
+    t.claims = b64_json(parts[1], "payload")
+    if not B64URL.fullmatch(parts[2]):
         raise fail("Invalid JWT: the signature is not base64url", "token-format")
     alg = header.get("alg")
     if not isinstance(alg, str) or not alg:
