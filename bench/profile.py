@@ -97,7 +97,9 @@ async def main_async(a: argparse.Namespace) -> None:
     try:
         await srv.start()
         if a.scenario == "arwwi":
-            req = run.Request("POST", "/", run.FORM, run.arwwi_bodies(await run.mint_tokens(srv.base, 32)))
+            req = run.Request(
+                "POST", "/", run.FORM, run.arwwi_bodies(await run.mint_tokens(srv.base, run.ARWWI_TOKENS))
+            )
         elif a.scenario == "jwks":
             req = run.JWKS_REQ
         else:

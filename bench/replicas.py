@@ -34,7 +34,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent / "tests" / "tooling"))
 
 from postgres import PgCluster  # noqa: E402
-from run import ALL_SERVERS, FORM, Server, Spec, arwwi_bodies, loadavg, mint_tokens, pct  # noqa: E402
+from run import ALL_SERVERS, ARWWI_TOKENS, FORM, Server, Spec, arwwi_bodies, loadavg, mint_tokens, pct  # noqa: E402
 
 PUBLIC_URL = "http://127.0.0.9:8400"
 
@@ -172,8 +172,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         ]
         for server in (sqlite, *pg):
             await server.start(timeout=60)
-        tokens = await mint_tokens(sqlite.base, 32)  # same issuer URL (PUBLIC_URL) everywhere...
-        pg_tokens = await mint_tokens(pg[0].base, 32)  # ...but each store has its own keys
+        tokens = await mint_tokens(sqlite.base, ARWWI_TOKENS)  # same issuer URL (PUBLIC_URL) everywhere...
+        pg_tokens = await mint_tokens(pg[0].base, ARWWI_TOKENS)  # ...but each store has its own keys
         for setup, bases, bodies in (
             ("one process, SQLite", [sqlite.base], arwwi_bodies(tokens)),
             ("one replica, PostgreSQL", [pg[0].base], arwwi_bodies(pg_tokens)),
