@@ -1,4 +1,4 @@
-"""boto3, the AWS CLI, the JS SDK v3 and minio-py take credentials from the container endpoint and from
+"""boto3, the AWS CLI, the JS SDK v3, minio-py and minio-go take credentials from the container endpoint and from
 IMDS with no code for it, and keep working across at least three (drill-compressed) expiries.
 
 This is `stsmock drill refresh` itself on two patterns: each client runs in its own process
@@ -33,6 +33,10 @@ def drill(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         if os.environ.get("CI") == "true":
             pytest.fail("the JS SDK is not installed (scripts/js-deps.sh)")
         pytest.skip("the JS SDK is not installed (scripts/js-deps.sh)")
+    if not runner.MINIO_GO.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("the minio-go client is not built (scripts/go-deps.sh)")
+        pytest.skip("the minio-go client is not built (scripts/go-deps.sh)")
     pattern, target = request.param
     out = tmp_path_factory.mktemp("drill")
     options = runner.DrillOptions(
