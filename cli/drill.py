@@ -20,7 +20,7 @@ def drill() -> None:
 @click.option("--interval", type=float, default=0.5, show_default=True, help="Seconds between calls (SDK clients).")
 @click.option("--cli-interval", type=float, default=2.0, show_default=True, help="Seconds between `aws` runs.")
 @click.option("--pattern", "patterns", multiple=True, help="Only these patterns (repeat).")
-@click.option("--client", "clients", multiple=True, help="Only these clients: boto3, awscli, js, minio-py.")
+@click.option("--client", "clients", multiple=True, help="Only these clients: boto3, awscli, js, minio-py, minio-go.")
 @click.option("--target", type=click.Choice(["sts", "s3"]), default="sts", show_default=True)
 @click.option("--parallel", type=click.IntRange(1, 6), default=3, show_default=True, help="Patterns per wave.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="drill-results", show_default=True)

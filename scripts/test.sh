@@ -24,6 +24,8 @@ fi
 
 # the JS SDK client of the delivery tests and the drill (Node.js + npm packages)
 if ! scripts/js-deps.sh && [[ "${CI:-}" == "true" ]]; then exit 1; fi
+# the minio-go client of the delivery tests and the drill (Go + modules from the Go module proxy)
+if ! scripts/go-deps.sh && [[ "${CI:-}" == "true" ]]; then exit 1; fi
 
 # The AWS SDK for JavaScript v3 used by the S3 gateway client tests (npm registry, cached in ~/.npm).
 if command -v npm >/dev/null 2>&1; then

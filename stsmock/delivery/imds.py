@@ -3,7 +3,8 @@
 Served at the root of its own port because the JS SDK replaces the endpoint's
 path with ``/latest/...``. IMDSv2: ``PUT /latest/api/token`` with
 ``X-aws-ec2-metadata-token-ttl-seconds`` (1..21600; else 400), then GETs with
-``X-aws-ec2-metadata-token``. Token-less GETs get 401 unless the binding allows
+``X-aws-ec2-metadata-token``; the token response leaves with IP TTL = the
+binding's ``hop_limit`` (hoplimit.py). Token-less GETs get 401 unless the binding allows
 IMDSv1. Like AWS, the same credentials are served until the binding rotates
 them, which happens while at least half their lifetime (30 min of an hour) is
 left — more than botocore's 15 min + 10 min jitter "static stability" window.
@@ -16,9 +17,11 @@ import json
 import secrets
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..shared import feed_guard
 from .engine import Binding, BindingRefused, DeliveryEngine
+from .hoplimit import limit_hops, restore
 from .wire import imds_body, iso_z
 
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -38,6 +41,12 @@ def imds_app(engine: DeliveryEngine, binding: Binding) -> web.Application:
     region = engine.ports.region
     clock = engine.ports.clock
     audit = engine.ports.audit
+    hop_limit = binding.settings.imds.hop_limit if binding.settings.imds is not None else 1
+
+    @web.middleware
+    async def hop_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        restore(request.transport)  # a keep-alive connection's next answer leaves with the default TTL
+        return await handler(request)
 
     async def put_token(request: web.Request) -> web.Response:
         if "X-Forwarded-For" in request.headers:  # AWS refuses token PUTs that went through a proxy
@@ -56,6 +65,8 @@ def imds_app(engine: DeliveryEngine, binding: Binding) -> web.Application:
             del tokens[next(iter(tokens))]
         token = secrets.token_urlsafe(42)
         tokens[hashlib.sha256(token.encode()).hexdigest()] = now + ttl
+        # only the token response travels with the hop limit as its TTL (restored by hop_guard)
+        limit_hops(request.transport, hop_limit)
         return web.Response(text=token, content_type="text/plain", headers={TTL_HEADER: str(ttl)})
 
     def authorized(request: web.Request) -> bool:
@@ -114,7 +125,9 @@ def imds_app(engine: DeliveryEngine, binding: Binding) -> web.Application:
         return _text(503, "Service Unavailable")  # IMDS's own plain-text error; the reason is logged
 
     # every acknowledged revocation / role change is applied before a handout; 503 when unknowable
-    app = web.Application(client_max_size=16 * 1024, middlewares=[feed_guard(engine.ports.sync_state, unavailable)])
+    app = web.Application(
+        client_max_size=16 * 1024, middlewares=[hop_guard, feed_guard(engine.ports.sync_state, unavailable)]
+    )
     app.router.add_put("/latest/api/token", put_token)
     app.router.add_get("/{tail:.*}", get)
     app.router.add_route("*", "/{tail:.*}", other)

@@ -76,6 +76,9 @@ class ImdsBindingSettings(_Strict):
     v1: bool = False
     #: The role name the instance profile shows (default: the role's name).
     role_name: str | None = Field(default=None, max_length=64)
+    #: ``HttpPutResponseHopLimit``: IP TTL of the token PUT response (EC2: default 1, 1..64;
+    #: AL2023 uses 2 so that containers on a bridge network get tokens).
+    hop_limit: int = Field(default=1, ge=1, le=64)
 
 
 class FilesBindingSettings(_Strict):

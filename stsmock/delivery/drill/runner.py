@@ -3,7 +3,7 @@
 Time is compressed honestly: a drill-only role issues sessions of ``lifetime``
 seconds (AWS never goes below 900 s); the clients run on the real clock with
 their stock refresh logic, so every SDK window is still 15/10 min (botocore),
-5 min (JS) and 10 s (minio-py) — the report says what that means per client.
+5 min (JS), 10 s (minio-py) and 80 % of the lifetime (minio-go) — the report says what that means per client.
 """
 
 from __future__ import annotations
@@ -30,18 +30,28 @@ from .. import timing
 from ..envs import KINDS, environment, process_command, process_config
 from .report import Cell, chart_html, markdown, summarize, table, to_json
 
-CLIENTS = ("boto3", "awscli", "js", "minio-py")
+CLIENTS = ("boto3", "awscli", "js", "minio-py", "minio-go")
 #: botocore's IMDS budget is 1 s and one attempt (env-configurable, no code change); the drill
 #: raises it because a loaded machine can be slower than real IMDS, and says so in its report.
 IMDS_BUDGET = {"AWS_METADATA_SERVICE_TIMEOUT": "5", "AWS_METADATA_SERVICE_NUM_ATTEMPTS": "3"}
 DRILL_ROLE = "stsmock-drill"
 JS_DIR = Path(__file__).parent / "js"
+#: Built by scripts/go-deps.sh (minio-go from the Go module proxy; the binary is not committed).
+MINIO_GO = Path(__file__).parent / "go" / "minio-go-client"
 MINIO_PROVIDERS = {
     "web-identity": "IamAwsProvider(custom_endpoint=STS URL)",
     "container": "IamAwsProvider()",
     "imds": "IamAwsProvider(custom_endpoint=IMDS URL)",
     "credentials-file": "AWSConfigProvider()",
     "static": "EnvAWSProvider()",
+}
+MINIO_GO_PROVIDERS = {
+    "web-identity": "NewIAM(STS URL)",
+    "container": 'NewIAM("")',
+    "imds": "NewIAM(IMDS URL)",
+    "credential-process": 'NewFileAWSCredentials(AWS_CONFIG_FILE, "profile drill")',
+    "credentials-file": "NewFileAWSCredentials()",
+    "static": "NewEnvAWS()",
 }
 
 
@@ -185,6 +195,8 @@ def _client_argv(client: str, pattern: str, options: DrillOptions) -> list[str]:
     common += ["--min-calls", str(options.min_calls)]
     if client == "js":
         return [str(options.node), str(JS_DIR / "client.mjs"), *common]
+    if client == "minio-go":
+        return [str(MINIO_GO), "--pattern", pattern, *common]
     return [sys.executable, "-m", "stsmock.delivery.drill.pyclient", client, "--pattern", pattern, *common]
 
 
@@ -283,6 +295,11 @@ def run(options: DrillOptions, say: Callable[[str], None] = print) -> dict[str, 
                     if client == "minio-py" and pattern == "credential-process":
                         cells[(pattern, client)] = Cell(pattern, client, note="n/a: minio-py has no credential_process")
                         continue
+                    if client == "minio-go" and not MINIO_GO.exists():
+                        cells[(pattern, client)] = Cell(
+                            pattern, client, note="minio-go client not built: scripts/go-deps.sh"
+                        )
+                        continue
                     if client == "js" and not js_ready:
                         cells[(pattern, client)] = Cell(
                             pattern, client, note="JS SDK not installed: scripts/js-deps.sh"
@@ -326,6 +343,8 @@ def run(options: DrillOptions, say: Callable[[str], None] = print) -> dict[str, 
         cell = summarize(pattern, client, lines, started=started, ended=ended)
         if client == "minio-py":
             cell.note = MINIO_PROVIDERS.get(pattern, "")
+        elif client == "minio-go":
+            cell.note = MINIO_GO_PROVIDERS.get(pattern, "")
         elif client == "awscli":
             cell.note = "one aws process per call"
         served = stats.get(f"drill-{pattern}-{client}", {})
