@@ -17,6 +17,10 @@ from multidict import CIMultiDict
 #: Pause reading from the backend while this much body is buffered and not yet forwarded.
 HIGH_WATER = 4 * 1024 * 1024
 MAX_HEAD = 64 * 1024
+#: Bytes per socket read for heads and small bodies. Every read allocates its full size first, so
+#: 1 MiB reads made a 4 KiB GET cost ~60 µs more CPU; large bodies switch to ``recv_size``.
+SMALL_RECV = 64 * 1024
+LARGE_BODY = 256 * 1024
 
 
 class BackendProtocolError(ConnectionError):
@@ -50,8 +54,11 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if hasattr(transport, "max_size"):
-            transport.max_size = self.recv_size
+        self._reads(SMALL_RECV)
+
+    def _reads(self, size: int) -> None:
+        if self.transport is not None and hasattr(self.transport, "max_size"):
+            self.transport.max_size = size
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -124,6 +131,7 @@ class Connection(asyncio.Protocol):
             return
         if "chunked" in headers.get("Transfer-Encoding", "").lower():
             self._mode, self._chunk_state, self.body_done = "chunked", "size", False
+            self._reads(self.recv_size)
             return
         length = headers.get("Content-Length")
         if length is not None:
@@ -131,8 +139,10 @@ class Connection(asyncio.Protocol):
                 raise BackendProtocolError("bad Content-Length")
             self._mode, self._left = "length", int(length)
             self.body_done = self._left == 0
+            self._reads(self.recv_size if self._left > LARGE_BODY else SMALL_RECV)
             return
         self._mode, self.body_done, self.keep_alive = "close", False, False
+        self._reads(self.recv_size)
 
     def _body(self, data: bytes) -> None:
         if self._mode == "length":
