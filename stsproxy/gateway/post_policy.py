@@ -104,21 +104,20 @@ def form_auth(fields: Mapping[str, str]) -> Auth | None:
         None,
         UNSIGNED,
     )
+
+    def bad_credential(message: str, check: str) -> S3Error:
+        detail = {"ArgumentName": "x-amz-credential", "ArgumentValue": fields["x-amz-credential"][:128]}
+        return S3Error("InvalidArgument", message, 400, check, detail)
+
     if auth.date != timestamp[:8]:
-        raise S3Error(
-            "InvalidArgument",
+        raise bad_credential(
             f'Invalid credential date "{auth.date}". This date is not the same as X-Amz-Date: "{timestamp[:8]}".',
-            400,
             "post-credential-date",
-            {"ArgumentName": "x-amz-credential", "ArgumentValue": fields["x-amz-credential"][:128]},
         )
     if auth.service != "s3":
-        raise S3Error(
-            "InvalidArgument",
+        raise bad_credential(
             f'Invalid credential scope: incorrect service "{auth.service}". This endpoint belongs to "s3".',
-            400,
             "post-credential-service",
-            {"ArgumentName": "x-amz-credential", "ArgumentValue": fields["x-amz-credential"][:128]},
         )
     return auth
 

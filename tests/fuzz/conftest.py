@@ -15,8 +15,17 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, settings
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
+#: Fixed seeds, no example database, no deadline: the same cases on every run, CI and local.
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 _TOTALS = {"cases": 0, "server_errors": 0, "tracebacks": 0, "parser_cases": 0, "not_implemented": 0}
 
 

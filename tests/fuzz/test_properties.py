@@ -13,18 +13,11 @@ import json
 from typing import Any
 from urllib.parse import quote_from_bytes
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from .conftest import EXAMPLES, FuzzHttp
+from .conftest import FUZZ, FuzzHttp
 
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 ROLE = "arn:aws:iam::000000000000:role/stsmock-dev"
 STS_NAMES = [
     "Action",

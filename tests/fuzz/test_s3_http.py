@@ -26,26 +26,19 @@ import boto3
 import pytest
 from botocore import UNSIGNED as BOTO_UNSIGNED
 from botocore.config import Config
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from stsproxy.gateway.sigv4 import STREAMING_SIGNED, UNSIGNED, format_timestamp, signing_key
 
 from . import conftest
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, FUZZ
 from .s3_cases import MUTATIONS, STREAM_MODES, Case, cases, chunked_body, sign_case
 from .test_s3_parsers import LAUGHS, _nested, xml_text
 
 REPO = Path(__file__).resolve().parents[2]
 READY = re.compile(r"stsmock ready at (\S+) .*s3 gateway at (http://[\d.:]+)")
 ROLE = "arn:aws:iam::000000000000:role/stsmock-dev"
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 
 @dataclass

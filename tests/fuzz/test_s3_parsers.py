@@ -14,7 +14,7 @@ import hashlib
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from stsproxy.gateway import xml as s3xml
@@ -27,6 +27,7 @@ from stsproxy.gateway.sigv4 import PAYLOAD_MODES, UNSIGNED, signing_key
 
 from . import conftest
 from .conftest import EXAMPLES
+from .conftest import FUZZ as BASE
 from .s3_cases import (
     ACCESS_KEY,
     DATE,
@@ -44,13 +45,7 @@ from .s3_cases import (
     signed,
 )
 
-FUZZ = settings(
-    max_examples=EXAMPLES * 4,  # pure calls: cheap, so a larger budget than the HTTP properties
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = settings(BASE, max_examples=EXAMPLES * 4)  # pure calls: cheap, so a larger budget than the HTTP properties
 SETTINGS = GatewaySettings(domains=list(DOMAINS))
 
 
