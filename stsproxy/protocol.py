@@ -68,6 +68,14 @@ def _unquote(text: str) -> str:
     """``unquote_plus`` (strict UTF-8); text without ``%`` or ``+`` (a JWT, an ARN) is already decoded."""
     if "%" not in text and "+" not in text:
         return text
+    if len(text) <= 256:
+        return _unquote_short(text)
+    return unquote_plus(text, errors="strict")
+
+
+@functools.lru_cache(maxsize=1024)
+def _unquote_short(text: str) -> str:
+    """A short encoded value (botocore's ``arn%3Aaws%3Aiam...``) repeats across requests: decode it once."""
     return unquote_plus(text, errors="strict")
 
 
@@ -96,7 +104,7 @@ def parse_form_body(body: bytes, content_type: str | None) -> list[tuple[str, st
     for field in text.split("&"):
         if not field:
             continue
-        if _BAD_PERCENT.search(field):
+        if "%" in field and _BAD_PERCENT.search(field):  # a JWT field has no %: no regex over it
             raise InvalidParameterValue(
                 "Malformed query string: invalid percent-encoding in the request body", check="form-body"
             )
@@ -161,10 +169,13 @@ def new_request_id(profile: str) -> str:
     """A request id in the profile's format: AWS uses a UUID, MinIO upper-hex Unix nanoseconds."""
     if profile == "minio":
         return f"{time.time_ns():016X}"
-    b = bytearray(os.urandom(16))  # a version-4 UUID, without building a uuid.UUID per request
-    b[6], b[8] = (b[6] & 0x0F) | 0x40, (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    # A version-4 UUID from 16 random bytes' hex, without a uuid.UUID per request: the version nibble
+    # is "4", the variant nibble 10xx (one of 89ab, its two low bits random).
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 def content_type(profile: str) -> str:
@@ -197,9 +208,14 @@ def _format_second(second: int) -> str:
 
 
 def _escape(text: str) -> str:
-    if not text.isprintable():  # only then can it hold characters XML 1.0 forbids
-        text = _XML_INVALID.sub("\ufffd", text)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#xD;")
+    """Text content: most values (keys, ARNs, tokens) need no change, so each replace runs only when needed."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text or ">" in text:
+        text = text.replace("<", "&lt;").replace(">", "&gt;")
+    if not text.isprintable():  # only then can it hold characters XML 1.0 forbids, or a \r
+        text = _XML_INVALID.sub("\ufffd", text).replace("\r", "&#xD;")
+    return text
 
 
 def _text(value: Any) -> str:

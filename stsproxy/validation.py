@@ -53,7 +53,7 @@ def _tag_chars_ok(value: str) -> bool:
     return all(ch in "_.:/=+-@" or unicodedata.category(ch)[0] in "LZN" for ch in value)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per request: not frozen (a frozen __init__ is ~3x slower)
 class WebIdentityRequest:
     role_arn: str | None
     role_session_name: str | None

@@ -7,15 +7,17 @@ endpoint URL exactly as configured.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from aiohttp import web
 
 from .service import HttpRequest, StsService
 
 
 def _split_query(raw_path: str) -> tuple[str, list[tuple[str, str]]]:
-    from urllib.parse import parse_qsl
-
     path, _, query = raw_path.partition("?")
+    if not query:  # SDKs POST a form to a bare path
+        return path, []
     # invalid UTF-8 survives as surrogate escapes: protocol.merge_params answers it with the STS's own error
     # (it used to drop every parameter silently)
     pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False, errors="surrogateescape")

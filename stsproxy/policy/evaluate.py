@@ -19,7 +19,7 @@ from stsproxy.policy.variables import resolve
 Decision = Literal["Allow", "Deny", "ImplicitDeny"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per request: not frozen (a frozen __init__ is ~3x slower)
 class RequestContext:
     """What is being asked: action, resource ARN, principal and condition keys.
 

@@ -60,8 +60,9 @@ def segments_match(segments: Segments, value: str, mode: Mode) -> bool:
     return compile_segments(segments, mode).fullmatch(value) is not None
 
 
+@lru_cache(maxsize=8192)
 def match_action(pattern: str, action: str) -> bool:
-    """``s3:Get*`` vs ``s3:GetObject``, case-insensitively."""
+    """``s3:Get*`` vs ``s3:GetObject``, case-insensitively (both sides come from small sets: the answer is cached)."""
     return wildcard_match(pattern, action, "like_i")
 
 

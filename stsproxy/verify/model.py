@@ -46,7 +46,7 @@ class TrustedIssuer:
         return cls(settings.issuer, tuple(settings.audiences), tuple(settings.algorithms), source, azp)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per request: not frozen (a frozen __init__ is ~3x slower)
 class VerifiedToken:
     claims: dict[str, Any]
     header: dict[str, Any]

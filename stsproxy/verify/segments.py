@@ -28,11 +28,13 @@ def _reject_constant(name: str) -> Any:
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:  # parser differentials on duplicate members are an attack surface
-            raise ValueError(f"duplicate member {key!r}")
-        obj[key] = value
+    obj = dict(pairs)  # C speed; only a shorter dict means a duplicate, then name the first one
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:  # parser differentials on duplicate members are an attack surface
+                raise ValueError(f"duplicate member {key!r}")
+            seen.add(key)
     return obj
 
 

@@ -10,6 +10,9 @@ import pytest
 
 from stsproxy.credentials import (
     MAX_TOKEN_CHARS,
+    RAW_MAX_BYTES,
+    RAW_TOKEN_VERSION,
+    TOKEN_VERSION,
     MintedCredentials,
     SessionTokenCodec,
     generate_key,
@@ -219,3 +222,50 @@ def test_mint_fresh_keys_each_time(codec: SessionTokenCodec) -> None:
 def test_token_size_is_compact(codec: SessionTokenCodec) -> None:
     creds = mint(codec, now=1_700_000_000, duration=43200, session=SESSION)
     assert len(creds.session_token) < 1500
+
+
+def _old_seal(codec: SessionTokenCodec, key: bytes, payload: dict[str, object]) -> str:
+    """A token exactly as sealed before uncompressed tokens existed: version 1, zlib(JSON)."""
+    import json
+    import os
+    import zlib
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from stsproxy.credentials import _key_id
+
+    aad = bytes([TOKEN_VERSION]) + _key_id(key)
+    deflater = zlib.compressobj(6, zlib.DEFLATED, 11, 4)
+    data = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    nonce = os.urandom(12)
+    sealed = AESGCM(key).encrypt(nonce, deflater.compress(data) + deflater.flush(), aad)
+    return base64.urlsafe_b64encode(aad + nonce + sealed).rstrip(b"=").decode()
+
+
+def test_small_sessions_are_sealed_uncompressed_and_old_tokens_still_open() -> None:
+    key = generate_key()
+    codec = SessionTokenCodec(key)
+    token = codec.seal(SESSION)
+    assert base64.urlsafe_b64decode(token + "==")[0] == RAW_TOKEN_VERSION
+    old = _old_seal(codec, key, SESSION)
+    assert base64.urlsafe_b64decode(old + "==")[0] == TOKEN_VERSION
+    assert codec.open(old) == SESSION  # tokens handed out before the change keep working
+    assert SessionTokenCodec(generate_key(), previous_keys=[key]).open(old) == SESSION
+
+
+def test_large_sessions_are_still_compressed() -> None:
+    codec = SessionTokenCodec(generate_key())
+    payload = {"policy": ['{"Version":"2012-10-17","Statement":[]}' * 40]}
+    token = codec.seal(payload)
+    raw = base64.urlsafe_b64decode(token + "==")
+    assert raw[0] == TOKEN_VERSION and len(raw) < RAW_MAX_BYTES  # 1,640 bytes of JSON deflate well
+    assert codec.open(token) == payload
+
+
+def test_swapping_the_two_versions_is_detected() -> None:
+    codec = SessionTokenCodec(generate_key())
+    for payload in (SESSION, {"policy": ["x" * 2000]}):
+        raw = bytearray(base64.urlsafe_b64decode(codec.seal(payload) + "=="))
+        raw[0] = TOKEN_VERSION if raw[0] == RAW_TOKEN_VERSION else RAW_TOKEN_VERSION
+        with pytest.raises(InvalidClientTokenId):  # the version byte is authenticated data
+            codec.open(base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode())
