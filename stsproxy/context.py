@@ -17,6 +17,8 @@ _RESERVED = {"exp", "iat", "nbf", "jti", TAGS_CLAIM, SOURCE_IDENTITY_CLAIM}
 
 def _claim_value(value: Any) -> Any:
     """Strings stay strings; lists of scalars become multivalued keys; the rest is skipped."""
+    if type(value) is str:  # most claims: skip the union isinstance
+        return value
     if isinstance(value, str | bool | int | float):
         return value if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):

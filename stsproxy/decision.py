@@ -33,7 +33,10 @@ class DecisionRecord:
     writes: list[Callable[[], None]] = field(default_factory=list)
 
     def note(self, **values: Any) -> None:
-        self.fields.update({k: v for k, v in values.items() if v is not None})
+        fields = self.fields
+        for key, value in values.items():
+            if value is not None:
+                fields[key] = value
 
     def allow(self) -> None:
         self.decision = "allow"

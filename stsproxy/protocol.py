@@ -47,9 +47,10 @@ def merge_params(query: Iterable[tuple[str, str]], body: Iterable[tuple[str, str
     missing from the query; AWS never sees both); within one source the first
     occurrence wins, like Go's ``Form.Get``.
     """
-    if isinstance(query, Mapping):  # a MultiDict iterates keys; its items() keeps duplicates
+    # a MultiDict iterates keys; its items() keeps duplicates (lists, the usual case, skip the ABC check)
+    if type(query) is not list and isinstance(query, Mapping):
         query = query.items()
-    if isinstance(body, Mapping):
+    if type(body) is not list and isinstance(body, Mapping):
         body = body.items()
     merged: dict[str, str] = {}
     for key, value in query:
@@ -233,7 +234,7 @@ def _render_fields(fields: Mapping[str, Any], out: list[str], indent: str | None
             continue
         if type(value) is str:  # most fields: skip the ABC checks below (Mapping isinstance is slow)
             out.append(f"{pad}<{name}>{_escape(value)}</{name}>")
-        elif isinstance(value, Mapping):
+        elif type(value) is dict or isinstance(value, Mapping):
             out.append(f"{pad}<{name}>")
             _render_fields(value, out, indent, depth + 1)
             out.append(f"{pad}</{name}>")

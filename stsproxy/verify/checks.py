@@ -24,7 +24,7 @@ from ..settings import TokenValidationSettings
 from .jwks import VERIFIED_MAX, IdpUnreachable, JwksCache, JwksEntry
 from .keys import describe_key, key_matches_alg
 from .model import TrustedIssuer
-from .segments import B64URL, b64_json, decode_header
+from .segments import b64_json, decode_header, is_b64url
 
 
 class VerifyEnv(Protocol):
@@ -123,7 +123,7 @@ def token_format(t: TokenUnderTest, env: VerifyEnv) -> None:
     t.parts = parts
     header = t.header = decode_header(parts[0])
     t.claims = b64_json(parts[1], "payload")
-    if not B64URL.fullmatch(parts[2]):
+    if not is_b64url(parts[2]):
         raise fail("Invalid JWT: the signature is not base64url", "token-format")
     alg = header.get("alg")
     if not isinstance(alg, str) or not alg:
@@ -235,7 +235,7 @@ def signature(t: TokenUnderTest, env: VerifyEnv) -> None:
         return  # this exact token verified against this exact key set before (see JwksEntry.verified)
     reason = "BadSignatureError"
     try:
-        signed = (t.parts[0] + "." + t.parts[1]).encode("ascii")
+        signed = t.raw[: len(t.parts[0]) + 1 + len(t.parts[1])]  # header.payload: ASCII (token-format checked)
         sig = base64.urlsafe_b64decode(t.parts[2] + "=" * (-len(t.parts[2]) % 4))
         valid = env.algorithm(t.alg).verify(signed, sig, t.key)
     except (JoseError, ValueError, TypeError) as exc:

