@@ -137,7 +137,17 @@ def _resolved(cond: Condition, context: Mapping[str, Any], enabled: bool) -> lis
 
 
 def _string_matcher(cond: Condition, context: Mapping[str, Any], enabled: bool) -> Matcher:
-    resolved = _resolved(cond, context, enabled)
+    if not enabled or not any("${" in value for value in cond.values):
+        return _plain_string_matcher(cond)  # nothing to substitute: the same matcher for every request
+    return _build_string_matcher(cond, _resolved(cond, context, enabled))
+
+
+@lru_cache(maxsize=4096)
+def _plain_string_matcher(cond: Condition) -> Matcher:
+    return _build_string_matcher(cond, [((value, False),) for value in cond.values])
+
+
+def _build_string_matcher(cond: Condition, resolved: list[Segments]) -> Matcher:
     base = cond.base
     if base in ("StringLike", "StringNotLike"):
         return lambda rv: any(segments_match(s, _text(rv), "like") for s in resolved)
