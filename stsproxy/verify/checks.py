@@ -44,7 +44,7 @@ class TokenUnderTest:
     """The token as the checks have taken it apart so far (one per verification: kept cheap to build)."""
 
     __slots__ = ("token", "raw", "parts", "header", "claims", "alg", "kid", "issuer", "entry", "fetched_now",
-                 "candidates", "key", "audience")  # fmt: skip
+                 "candidates", "key", "audience", "_now")  # fmt: skip
 
     def __init__(self, token: str, raw: bytes) -> None:
         self.token, self.raw = token, raw
@@ -59,6 +59,13 @@ class TokenUnderTest:
         self.candidates: list[tuple[int, dict[str, Any]]] = []
         self.key: Any = None
         self.audience = ""
+        self._now: float | None = None
+
+    def now(self, env: VerifyEnv) -> float:
+        """The clock, read once per verification: exp, nbf, iat and max-age judge the same instant."""
+        if self._now is None:
+            self._now = env.now()
+        return self._now
 
     @property
     def iss(self) -> str:
@@ -285,7 +292,7 @@ def exp(t: TokenUnderTest, env: VerifyEnv) -> None:
     value = _numeric(t.claims, "exp")
     if value is None:
         raise fail("Missing a required claim: exp", "exp", iss=t.iss)
-    now = env.now()
+    now = t.now(env)
     if now > value + env.settings.leeway_seconds:
         raise ExpiredTokenException(
             f"Token expired: current date/time {int(now)} must be before the expiration date/time{int(value)}",
@@ -296,14 +303,14 @@ def exp(t: TokenUnderTest, env: VerifyEnv) -> None:
 
 def nbf(t: TokenUnderTest, env: VerifyEnv) -> None:
     value = _numeric(t.claims, "nbf")
-    now = env.now()
+    now = t.now(env)
     if value is not None and value > now + env.settings.leeway_seconds:
         raise fail(f"Token is not yet valid (nbf {int(value)} is after {int(now)})", "nbf", iss=t.iss)
 
 
 def iat(t: TokenUnderTest, env: VerifyEnv) -> None:
     value = _numeric(t.claims, "iat")
-    now = env.now()
+    now = t.now(env)
     if value is not None and value > now + env.settings.leeway_seconds:
         raise fail(f"Token was issued in the future (iat {int(value)} is after {int(now)})", "iat", iss=t.iss)
 
@@ -313,7 +320,7 @@ def max_age(t: TokenUnderTest, env: VerifyEnv) -> None:
     issued = _numeric(t.claims, "iat")
     if limit is None or issued is None:
         return
-    now = env.now()
+    now = t.now(env)
     if now - issued > limit:
         raise ExpiredTokenException(
             f"Token too old: {int(now - issued)}", check="max-age", detail={"iss": t.iss, "iat": issued, "now": now}
