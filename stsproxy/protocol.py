@@ -176,6 +176,7 @@ def new_request_id(profile: str) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
+_ASCII_PRINTABLE = bytes(range(0x20, 0x7F))
 _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
@@ -214,7 +215,11 @@ def _escape(text: str) -> str:
         text = text.replace("&", "&amp;")
     if "<" in text or ">" in text:
         text = text.replace("<", "&lt;").replace(">", "&gt;")
-    if not text.isprintable():  # only then can it hold characters XML 1.0 forbids, or a \r
+    # Only non-printable text can hold characters XML 1.0 forbids, or a \r. For ASCII (an O(1) flag) a
+    # C-level delete of the printable range answers that ~2.5x faster than isprintable() (a session token
+    # is ~830 characters).
+    printable = not text.encode("ascii").translate(None, _ASCII_PRINTABLE) if text.isascii() else text.isprintable()
+    if not printable:
         text = _XML_INVALID.sub("\ufffd", text).replace("\r", "&#xD;")
     return text
 
