@@ -50,21 +50,38 @@ _SECRET_FIELDS = frozenset(
     }
 )
 #: The records of the current ``batched()`` block (per task), or None outside one.
-_BATCH: contextvars.ContextVar[list[Callable[..., None]] | None] = contextvars.ContextVar(
+_BATCH: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
     "stsmock_audit_batch", default=None
 )
 HIGH_EVENTS = ("breakglass.", "admin.", "revocation.", "key.")
+_NESTED = (dict, list)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+#: Keys already seen not to be secret (bounded: token claims may bring any key); a set lookup instead of
+#: ``k.lower()`` per key — the audit record of every STS request passes through :func:`redact`.
+_PLAIN: set[Any] = set()
+
+
+def _secret(key: Any) -> bool:
+    if key.lower() in _SECRET_FIELDS:
+        return True
+    if len(_PLAIN) < 4096:
+        _PLAIN.add(key)
+    return False
 
 
 def redact(value: Any) -> Any:
     """Drop secret-looking fields anywhere in a record; keep everything else."""
     if isinstance(value, dict):
         return {
-            k: "[redacted]" if k.lower() in _SECRET_FIELDS else (redact(v) if isinstance(v, dict | list) else v)
+            k: v
+            if k in _PLAIN and v.__class__ in _SCALARS
+            else "[redacted]"
+            if k not in _PLAIN and _secret(k)
+            else (redact(v) if isinstance(v, _NESTED) else v)
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [redact(v) if isinstance(v, dict | list) else v for v in value]
+        return [v if v.__class__ in _SCALARS else redact(v) if isinstance(v, _NESTED) else v for v in value]
     return value
 
 
@@ -107,56 +124,51 @@ class AuditLog:
         The caller's response therefore still leaves only after its audit record is on disk;
         the file lines and subscribers follow the commit.
         """
-        ops: list[Callable[..., None]] = []
-        token = _BATCH.set(ops)
+        records: list[dict[str, Any]] = []
+        token = _BATCH.set(records)
         try:
             yield
         finally:
             _BATCH.reset(token)
-            if ops:
-                inserted: list[tuple[dict[str, Any], str]] = []
-                writes: list[Callable[[], None]] = [functools.partial(op, inserted) for op in ops]
+            if records:
+                write = functools.partial(self._write, records)
                 if self._commit is not None:
-                    await self._commit(writes)
+                    await self._commit([write])
                 else:
-                    for write in writes:
-                        write()
-                for record, line in inserted:  # committed: now the file and the subscribers
-                    self._emit(record, line)
+                    write()
 
     def record(self, event: str, **fields: Any) -> None:
         severity = fields.pop("severity", None) or ("high" if event.startswith(HIGH_EVENTS) else "info")
         record: dict[str, Any] = {"ts": round(self._now(), 3), "event": event, "severity": severity, **redact(fields)}
         batch = _BATCH.get()
         if batch is not None:
-            batch.append(functools.partial(self._insert, record))
+            batch.append(record)
             return
-        inserted: list[tuple[dict[str, Any], str]] = []
-        self._insert(record, inserted)
-        after_commit = getattr(self._store, "after_commit", None)
-        for item, line in inserted:
-            if after_commit is not None:  # inside a transaction (e.g. the STS's group commit): after its COMMIT
-                after_commit(functools.partial(self._emit, item, line))
-            else:
-                self._emit(item, line)
+        self._write([record])
 
-    def _insert(self, record: dict[str, Any], out: list[tuple[dict[str, Any], str]]) -> None:
-        body = json.dumps(record, separators=(",", ":"), default=str)  # serialised once, for the store and the file
-        record_id = self._store.append_audit(record, body)
-        out.append(({"id": record_id, **record}, f'{{"id":{record_id},{body[1:]}\n'))
+    def _write(self, records: list[dict[str, Any]]) -> None:
+        """To the store; file and subscribers once committed (inside a transaction, e.g. the STS's group
+        commit, after its COMMIT: one file write for all of the transaction's records)."""
+        for record in records:
+            body = json.dumps(record, separators=(",", ":"), default=str)  # once, for the store and the file
+            self._store.queue_audit(record, body, self._committed)
 
-    def _emit(self, record: dict[str, Any], line: str) -> None:
+    def _committed(self, rows: list[tuple[int, dict[str, Any], str]]) -> None:
         if self._file is not None:
+            lines = [f'{{"id":{record_id},{body[1:]}\n' for record_id, _, body in rows]
             with self._lock:
                 try:
-                    self._file.write(line)
-                except OSError:  # the record is committed in the store; the file catches up at the next start
-                    log.exception("audit file write failed (the record is in the store)")
-        for callback in self._subscribers:
-            try:
-                callback(record)
-            except Exception:  # a broken subscriber must never break the request
-                log.exception("audit subscriber failed")
+                    self._file.write_lines(lines)
+                except OSError:  # the records are committed in the store; the file catches up at the next start
+                    log.exception("audit file write failed (the records are in the store)")
+        if self._subscribers:
+            for record_id, record, _ in rows:
+                item = {"id": record_id, **record}
+                for callback in self._subscribers:
+                    try:
+                        callback(item)
+                    except Exception:  # a broken subscriber must never break the request
+                        log.exception("audit subscriber failed")
 
     def prune(self) -> int:
         """Drop records beyond ``max_age_seconds`` / ``max_records`` from the store and old rotated files."""

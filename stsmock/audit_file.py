@@ -1,7 +1,7 @@
 """The ``audit.jsonl`` file: append-only lines, repaired at start, rotated by size, pruned by age.
 
-Several processes (``--workers``) append to the same file with ``O_APPEND`` (one ``write`` per
-line: no torn lines). Before each line a writer checks the path: a new inode (another process
+Several processes (``--workers``) append to the same file with ``O_APPEND`` (one ``write`` per run
+of whole lines: no torn lines). Before each run a writer checks the path: a new inode (another process
 rotated) means reopen, so no line goes to a file that the backup chain may already have dropped;
 the size it checks is the file's, not this process's share of it. Rotation happens under an
 ``flock``, re-checked inside the lock, so two processes never rotate the same file twice.
@@ -14,7 +14,7 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,12 +83,30 @@ class AuditFile:
 
     # -- running ----------------------------------------------------------------------------
     def write(self, line: str) -> None:
-        data = line.encode()
+        self.write_lines([line])
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Append whole lines (e.g. one group commit's): one look at the path for all of them, and one
+        ``write`` per run of lines that fits under the size limit, rotating between runs as needed."""
         size = self._current_size()
-        if size + len(data) > self.max_bytes and size > 0:
-            self._rotate_or_reopen(len(data))
-        os.write(self._fd, data)
-        self._size += len(data)
+        run: list[bytes] = []
+        pending = 0
+        for line in lines:
+            data = line.encode()
+            if size + pending + len(data) > self.max_bytes and size + pending > 0:
+                if run:
+                    self._append(run, pending)
+                    run, pending = [], 0
+                self._rotate_or_reopen(len(data))
+                size = self._size
+            run.append(data)
+            pending += len(data)
+        if run:
+            self._append(run, pending)
+
+    def _append(self, run: list[bytes], size: int) -> None:
+        os.write(self._fd, run[0] if len(run) == 1 else b"".join(run))  # O_APPEND: one write, no torn lines
+        self._size += size
 
     def _current_size(self) -> int:
         """The size of the file at ``path``, reopening first if it is no longer the one we hold."""

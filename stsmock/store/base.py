@@ -11,12 +11,20 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .interface import Change, DamagedRecord
 
 _REV_COLUMNS = ("id", "created_at", "by", "value", "issued_before", "reason", "source")
+#: Audit rows per INSERT statement when a transaction's rows are written together.
+_AUDIT_CHUNK = 32
+_AUDIT_INSERT = "INSERT INTO audit (ts, event, severity, subject, role, decision, body) VALUES "
+_AUDIT_INSERTS = [
+    _AUDIT_INSERT + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * n) + " RETURNING id" for n in range(_AUDIT_CHUNK + 1)
+]
+#: Gets ``(id, record, body)`` of each of its rows once they are committed.
+AuditCommitted = Callable[[list[tuple[int, dict[str, Any], str]]], None]
 
 
 class _Notes:
@@ -40,6 +48,8 @@ class SqlStore:
         self._changeset: _Notes | None = None
         #: Callbacks waiting for the open transaction's COMMIT (None outside a transaction).
         self._after_commit: list[Callable[[], None]] | None = None
+        #: Audit rows of the open transaction, inserted together just before its COMMIT.
+        self._audit_rows: list[tuple[dict[str, Any], str, AuditCommitted]] | None = None
         #: Called (outside the lock) after a change transaction of this process committed.
         self.on_committed_change: list[Callable[[int], None]] = []
 
@@ -83,9 +93,13 @@ class SqlStore:
             self._begin()
             self._depth = 1
             self._after_commit = []
+            self._audit_rows = []
             committed_change: int | None = None
+            audited: dict[AuditCommitted, list[tuple[int, dict[str, Any], str]]] = {}
             try:
                 yield
+                if self._audit_rows:
+                    audited = self._insert_audit_rows(self._audit_rows)
                 changeset = self._changeset
                 if changeset is not None:
                     for topic, key in changeset.notes:
@@ -104,8 +118,11 @@ class SqlStore:
             finally:
                 self._depth = 0
                 self._changeset = None
+                self._audit_rows = None
                 after, self._after_commit = self._after_commit or [], None
-        for waiting in after:  # reached only after COMMIT: a rollback raised above
+        for committed, rows in audited.items():  # reached only after COMMIT: a rollback raised above
+            committed(rows)
+        for waiting in after:
             waiting()
         if committed_change is not None:
             for callback in list(self.on_committed_change):
@@ -262,6 +279,46 @@ class SqlStore:
                 ),
             ).fetchone()
         return int(row[0])
+
+    def queue_audit(self, record: dict[str, Any], body: str, committed: AuditCommitted) -> None:
+        """Insert an audit row; ``committed`` gets it (with its id) once it is committed.
+
+        Inside a transaction the rows are held and inserted together just before COMMIT (one statement
+        per 32 rows, not one each), and each ``committed`` callback is called once after the COMMIT with
+        all its rows, so the audit file gets one write per transaction; never on rollback. Outside a
+        transaction the row is inserted and handed over at once.
+        """
+        with self._lock:
+            rows = self._audit_rows
+            if rows is not None:
+                rows.append((record, body, committed))
+                return
+            record_id = self.append_audit(record, body)
+        committed([(record_id, record, body)])
+
+    def _insert_audit_rows(
+        self, rows: Sequence[tuple[dict[str, Any], str, AuditCommitted]]
+    ) -> dict[AuditCommitted, list[tuple[int, dict[str, Any], str]]]:
+        out: dict[AuditCommitted, list[tuple[int, dict[str, Any], str]]] = {}
+        for start in range(0, len(rows), _AUDIT_CHUNK):
+            chunk = rows[start : start + _AUDIT_CHUNK]
+            args: list[Any] = []
+            for record, body, _ in chunk:
+                args += (
+                    record["ts"],
+                    record["event"],
+                    record.get("severity", "info"),
+                    record.get("sub"),
+                    record.get("role_arn"),
+                    record.get("decision"),
+                    body,
+                )
+            # Rows are inserted in VALUES order and ids only grow, so the sorted ids are the rows' ids
+            # in order, whatever order RETURNING reports them in.
+            ids = sorted(int(row[0]) for row in self._run(_AUDIT_INSERTS[len(chunk)], args).fetchall())
+            for record_id, (record, body, committed) in zip(ids, chunk, strict=True):
+                out.setdefault(committed, []).append((record_id, record, body))
+        return out
 
     def prune_audit(self, *, before: float | None, keep_last: int | None) -> int:
         """Retention: drop audit records older than ``before`` and all but the newest ``keep_last``."""

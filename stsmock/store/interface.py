@@ -97,6 +97,12 @@ class Backend(Protocol):
 
     # -- audit --
     def append_audit(self, record: dict[str, Any], body: str | None = None) -> int: ...
+    def queue_audit(
+        self, record: dict[str, Any], body: str, committed: Callable[[list[tuple[int, dict[str, Any], str]]], None]
+    ) -> None:
+        """Insert ``record`` (``body`` is its JSON); ``committed`` gets ``(id, record, body)`` rows once
+        committed — inside a transaction after its COMMIT, all of one transaction's rows in one call."""
+
     def prune_audit(self, *, before: float | None, keep_last: int | None) -> int: ...
     def query_audit(
         self,

@@ -67,6 +67,7 @@ class SqliteStore(SqlStore):
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._migrate()
+        self._version = self._db.cursor()  # kept: the per-request pragma needs no new cursor each time
         self._seen_data_version = -1
         self._cached_head = 0
         self.on_committed_change.append(self._commit_hook_head)
@@ -105,13 +106,15 @@ class SqliteStore(SqlStore):
     def data_version(self) -> int:
         """Changes whenever another connection (e.g. another worker) committed to the database."""
         with self._lock:
-            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            return int(self._version.execute("PRAGMA data_version").fetchone()[0])
 
     def head(self) -> int:
+        """Before every request: one pragma on a kept cursor; the head row only once another connection
+        committed (our own commits move ``_cached_head`` through the commit hook)."""
         with self._lock:
             if self._depth:
                 return super().head()
-            version = self.data_version()
+            version = self._version.execute("PRAGMA data_version").fetchone()[0]
             if version != self._seen_data_version:
                 self._seen_data_version = version
                 self._cached_head = super().head()

@@ -139,3 +139,60 @@ def test_record_written_inside_a_transaction_reaches_the_file_after_its_commit(
     asyncio.run(run())
     assert [r["sub"] for r in store.query_audit(event="sts")] == ["bob"]
     assert [r["sub"] for r in lines(path)] == ["bob"]
+
+
+def test_a_group_commits_records_are_one_insert_and_one_file_write(
+    store: Store, tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve requests in one group commit: their audit rows go in with one INSERT and their lines with one
+    write, in commit order with increasing ids; subscribers see each record with its id."""
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog(store, path=path, now=clock.now)
+    commit = GroupCommit(store)
+    seen: list[dict] = []
+    audit.subscribe(seen.append)
+    file_writes: list[int] = []
+    inserts: list[str] = []
+    real_append, real_run = audit._file._append, store._run  # type: ignore[union-attr]
+    monkeypatch.setattr(
+        audit._file, "_append", lambda run, size: file_writes.append(len(run)) or real_append(run, size)
+    )
+    monkeypatch.setattr(
+        store,
+        "_run",
+        lambda sql, args=(): (inserts.append(sql) if "INTO audit" in sql else None) or real_run(sql, args),
+    )
+
+    async def run() -> None:
+        await asyncio.gather(
+            *(commit.run([lambda n=n: audit.record("sts.decision", decision="allow", sub=f"u{n}")]) for n in range(12))
+        )
+
+    asyncio.run(run())
+    assert len(inserts) == 1 and file_writes == [12]
+    records = lines(path)
+    assert [r["sub"] for r in records] == [f"u{n}" for n in range(12)]
+    assert [r["id"] for r in records] == sorted(r["id"] for r in records) == [r["id"] for r in seen]
+    assert records == [{k: v for k, v in r.items()} for r in store.query_audit(event="sts", limit=100)]
+
+
+def test_redact_drops_secret_fields_at_any_depth_whatever_their_case() -> None:
+    from stsmock.audit import redact
+
+    record = {
+        "sub": "alice",
+        "Token": "t",
+        "nested": {"client_secret": "s", "ok": 1, "list": [{"PASSWORD": "p", "n": None}, "plain", [{"id_token": 2}]]},
+        "count": 3,
+    }
+    for _ in range(2):  # the second pass uses the keys already known not to be secret
+        assert redact(record) == {
+            "sub": "alice",
+            "Token": "[redacted]",
+            "nested": {
+                "client_secret": "[redacted]",
+                "ok": 1,
+                "list": [{"PASSWORD": "[redacted]", "n": None}, "plain", [{"id_token": "[redacted]"}]],
+            },
+            "count": 3,
+        }

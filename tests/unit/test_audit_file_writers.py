@@ -62,3 +62,28 @@ def test_repair_does_not_duplicate_records_written_out_of_id_order(tmp_path: Pat
     ids = [json.loads(line)["id"] for line in path.read_text().splitlines()]
     assert sorted(ids) == list(range(1, 9)) and len(ids) == 8, ids  # 4 and 8 added, 7 not again
     assert added == 2
+
+
+def test_a_run_of_lines_is_one_write_and_is_split_where_the_file_rotates(tmp_path: Path, monkeypatch) -> None:
+    """write_lines (one group commit's lines): one look and one write for the lines that fit; a run that
+    crosses the size limit is written in two parts around the rotation, so the limit and order hold."""
+    import os
+
+    path = tmp_path / "audit.jsonl"
+    a = AuditFile(path, max_bytes=1000, backups=5)
+    b = AuditFile(path, max_bytes=1000, backups=5)
+    writes: list[int] = []
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: writes.append(data.count(b"\n")) or real_write(fd, data))
+    assert len(_line(0)) == 118
+    a.write_lines([_line(n) for n in range(5)])  # 590 bytes: fits
+    assert writes == [5]
+    b.write_lines([_line(n) for n in range(5, 12)])  # another writer's run: 3 more fit, rotate, 4
+    assert writes == [5, 3, 4]
+    a.write_lines([_line(n) for n in range(12, 14)])  # A notices B's rotation and writes to the new file
+    monkeypatch.undo()
+    a.close()
+    b.close()
+    assert [json.loads(line)["id"] for line in path.read_text().splitlines()] == [8, 9, 10, 11, 12, 13]
+    assert sorted(_ids(path)) == list(range(14))
+    assert all(f.stat().st_size <= 1000 for f in tmp_path.glob("audit.jsonl*"))

@@ -189,3 +189,40 @@ def test_a_damaged_record_is_named_never_skipped(opener):
     with pytest.raises(DamagedRecord, match="not a JSON object"):
         store.get("key:default", "bad")
     assert store.get("key:default", "good") == {"kid": "good"}
+
+
+def test_a_transactions_audit_rows_are_inserted_together_and_handed_over_after_commit(opener):
+    """queue_audit inside a transaction: 40 rows (two INSERTs: 32 + 8), interleaved with another process's
+    rows, get increasing ids in the order queued; each callback gets its rows once, after the COMMIT."""
+    import json
+
+    a, b = opener(), opener()
+    got: dict[str, list[tuple[int, dict, str]]] = {"x": [], "y": []}
+    visible_at_callback: list[int] = []
+
+    def committed(name: str) -> Callable[[list[tuple[int, dict, str]]], None]:
+        def take(rows: list[tuple[int, dict, str]]) -> None:
+            visible_at_callback.append(len(b.query_audit(limit=1000)))  # committed: another connection sees it
+            got[name].extend(rows)
+
+        return take
+
+    to_x, to_y = committed("x"), committed("y")
+    b.append_audit({"ts": 1.0, "event": "other"})
+    with a.transaction():
+        for n in range(40):
+            record = {"ts": 2.0, "event": "test", "n": n, "sub": f"u{n}"}
+            a.queue_audit(record, json.dumps(record), to_x if n % 4 else to_y)
+        assert got == {"x": [], "y": []}  # nothing handed over before the COMMIT
+    assert [len(got["x"]), len(got["y"])] == [30, 10] and visible_at_callback == [41, 41]
+    rows = sorted(got["x"] + got["y"])
+    assert [r[1]["n"] for r in rows] == list(range(40))  # ids follow the queue order
+    stored = {r["id"]: r for r in b.query_audit(event="test", limit=1000)}
+    assert all(stored[i]["n"] == rec["n"] and stored[i]["sub"] == rec["sub"] for i, rec, _ in rows)
+    with pytest.raises(ZeroDivisionError), a.transaction():
+        a.queue_audit({"ts": 3.0, "event": "rolled-back"}, "{}", to_x)
+        raise ZeroDivisionError
+    assert len(got["x"]) == 30 and b.query_audit(event="rolled-back") == []  # no row, no callback
+    outside: list[int] = []
+    a.queue_audit({"ts": 4.0, "event": "now"}, '{"event":"now"}', lambda rows: outside.extend(r[0] for r in rows))
+    assert outside and b.query_audit(event="now")[0]["id"] == outside[0]  # outside a transaction: at once
