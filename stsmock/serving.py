@@ -9,7 +9,6 @@ from .hygiene import Refused, claim_data_dir, refuse_busy_port
 from .logging_setup import configure_logging
 from .server import ServeOptions, prepare_tls, serve
 from .startup import check_data_dir
-from .workers import run_workers
 
 
 def run(options: ServeOptions, *, workers: int = 1) -> int:
@@ -29,4 +28,6 @@ def run(options: ServeOptions, *, workers: int = 1) -> int:
     if workers <= 1:
         asyncio.run(serve(options))
         return 0
+    from .workers import run_workers  # multiprocessing only for --workers N
+
     return run_workers(options, workers)
