@@ -7,7 +7,6 @@ caller, so the process modules form a chain (serving → workers → server), no
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -23,6 +22,7 @@ from aiohttp import web
 from . import datadir
 from .config import Config, TokenFileSettings
 from .connections import GuardedSockSite, Limits
+from .heap import SETTLE_AFTER, settle_heap
 
 if TYPE_CHECKING:  # imported at run time only when TLS / the S3 gateway is configured (start-up time)
     from .gateway import GatewayService
@@ -203,21 +203,6 @@ async def serve(
         if gateway is not None:
             await gateway.stop()
         await runner.cleanup()
-
-
-#: Seconds after ready before :func:`settle_heap` (a one-off full collection, then freeze).
-SETTLE_AFTER = 1.0
-
-
-def settle_heap() -> None:
-    """Move everything built at start-up (modules, config, routes, keys) out of the collector's sight.
-
-    Why: a full collection walks every tracked object; start-up leaves a few hundred thousand that
-    live until exit, so each full pass under load cost milliseconds (p99) for nothing. ``gc.freeze``
-    keeps them out of every later pass; request garbage is still collected as before.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def main_guard(func: Callable[[], int]) -> int:

@@ -2,7 +2,8 @@
 
 Why: every module imported before the ready line is start-up time and resident memory of every
 process (bench/run.py measures `serve --no-s3` against the bare aiohttp floor). The S3 gateway,
-TLS, ``--workers`` and the console's templates are imported when they are configured or first used.
+TLS, ``--workers``, the console's templates and the other CLI commands are imported when they
+are configured or first used.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ NOT_AT_READY = (
     "multiprocessing",
     "stsmock.console.render",  # Jinja2 on the first page view
     "jinja2",
+    "cli.assume",  # the other CLI commands
+    "cli.delivery",
+    "cli.drill",
+    "cli.toolkit",
 )
 
 
