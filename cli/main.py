@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -15,7 +17,48 @@ from .durations import DURATION, parse_claim, parse_instant
 from .serve import _load_config, serve
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """A group whose commands from other modules are imported when looked up (run, help, completion).
+
+    Why: ``stsmock serve`` is a start-up path; the other commands' modules (HTTP clients, XML,
+    the drill) cost it ~15 ms and their memory. ``lazy`` maps command name -> ``module:attribute``.
+    """
+
+    def __init__(self, *args: Any, lazy: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            wanted = [cmd_name]
+        elif cmd_name in self.commands:
+            wanted = []
+        else:  # unknown: load every command, click's "Did you mean ...?" looks at self.commands
+            wanted = list(self.lazy)
+        for name in wanted:
+            if name not in self.commands:
+                module, attribute = self.lazy[name].split(":")
+                self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, cmd_name)
+
+
+#: Commands defined in their own modules, imported on first use.
+LAZY_COMMANDS = {
+    "assume": "cli.assume:assume",
+    "env": "cli.assume:env",
+    "ca": "cli.tls_commands:ca",
+    "delivery": "cli.delivery:delivery",
+    "drill": "cli.drill:drill",
+    "faults": "cli.toolkit:faults",
+    "breakglass": "cli.toolkit:breakglass",
+    "policy": "cli.toolkit:policy",
+}
+
+
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS)
 @click.version_option(package_name="stsmock")
 @click.option("--debug", is_flag=True, envvar="STSMOCK_DEBUG", help="Show the traceback of an unexpected error.")
 def cli(debug: bool) -> None:
@@ -296,24 +339,7 @@ def check(
         sys.exit(1)
 
 
-from .assume import assume, env  # noqa: E402  (commands defined in their own module)
-
-cli.add_command(assume)
 cli.add_command(serve)
-cli.add_command(env)
-
-from .delivery import delivery  # noqa: E402
-from .drill import drill  # noqa: E402
-from .tls_commands import ca  # noqa: E402
-from .toolkit import breakglass, faults, policy  # noqa: E402
-
-cli.add_command(ca)
-cli.add_command(delivery)
-cli.add_command(drill)
-
-cli.add_command(faults)
-cli.add_command(breakglass)
-cli.add_command(policy)
 
 
 def main() -> None:

@@ -66,33 +66,39 @@ def serve(
     tls_key: str | None,
 ) -> None:
     """Run the issuer, the STS and the S3 gateway."""
-    from stsmock.datadir import default_data_dir
-    from stsmock.server import ServeOptions, main_guard
-    from stsmock.serving import run
+    from stsmock.heap import pause_collection, resume_collection
 
-    config = _load_config(config_path)
-    server = config.server
-    if log_level:
-        server.log_level = log_level
-    if log_format:
-        server.log_format = log_format
-    config.store.url = store_url or config.store.url
-    apply_tls_options(server, tls, tls_cert, tls_key)
-    options = ServeOptions(
-        config=config,
-        data_dir=Path(data_dir) if data_dir else default_data_dir(),
-        host=host or server.host,
-        port=server.port if port is None else port,
-        public_url=public_url or server.public_url,
-        token_file=Path(token_file) if token_file else None,
-        token_refresh=token_refresh,
-        announce=_announce,
-    )
-    options.s3_port = s3_port if s3_port is not None else (0 if options.port == 0 else config.gateway.port)
-    options.s3_port_fallback = s3_port is None
-    if no_s3:
-        options.s3_port = None
-    sys.exit(main_guard(lambda: run(options, workers=workers or server.workers)))
+    pause_collection()  # until settle_heap, 1 s after ready (start-up time)
+    try:
+        from stsmock.datadir import default_data_dir
+        from stsmock.server import ServeOptions, main_guard
+        from stsmock.serving import run
+
+        config = _load_config(config_path)
+        server = config.server
+        if log_level:
+            server.log_level = log_level
+        if log_format:
+            server.log_format = log_format
+        config.store.url = store_url or config.store.url
+        apply_tls_options(server, tls, tls_cert, tls_key)
+        options = ServeOptions(
+            config=config,
+            data_dir=Path(data_dir) if data_dir else default_data_dir(),
+            host=host or server.host,
+            port=server.port if port is None else port,
+            public_url=public_url or server.public_url,
+            token_file=Path(token_file) if token_file else None,
+            token_refresh=token_refresh,
+            announce=_announce,
+        )
+        options.s3_port = s3_port if s3_port is not None else (0 if options.port == 0 else config.gateway.port)
+        options.s3_port_fallback = s3_port is None
+        if no_s3:
+            options.s3_port = None
+        sys.exit(main_guard(lambda: run(options, workers=workers or server.workers)))
+    finally:
+        resume_collection()  # a failed start (or a CliRunner in a test process) leaves the collector on
 
 
 def _announce(line: str) -> None:

@@ -7,7 +7,6 @@ caller, so the process modules form a chain (serving → workers → server), no
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -16,14 +15,18 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from . import datadir
 from .config import Config, TokenFileSettings
 from .connections import GuardedSockSite, Limits
-from .tls import TlsContext, TlsFiles
+from .heap import SETTLE_AFTER, settle_heap
+
+if TYPE_CHECKING:  # imported at run time only when TLS / the S3 gateway is configured (start-up time)
+    from .gateway import GatewayService
+    from .tls import TlsContext, TlsFiles
 
 log = logging.getLogger("stsmock")
 
@@ -58,9 +61,11 @@ class ServeOptions:
 
 def prepare_tls(options: ServeOptions) -> None:
     """Resolve ``server.tls`` into files once, before any worker starts (they must not race for the CA)."""
-    from .tls import ensure_local_certificate, names_for
-
     settings = options.config.server.tls
+    if not (settings.enabled or (settings.cert and settings.key)):
+        return  # plain http: stsmock.tls (x509, certificate code) is never imported
+    from .tls import TlsFiles, ensure_local_certificate, names_for
+
     if settings.cert and settings.key:
         options.tls = TlsFiles(Path(settings.cert).expanduser(), Path(settings.key).expanduser(), None)
     elif settings.enabled:
@@ -100,6 +105,8 @@ def tls_context_for(options: ServeOptions) -> TlsContext | None:
     """The one server SSLContext of this process; every listener gets ``.context``."""
     if options.tls is None:
         return None
+    from .tls import TlsContext
+
     return TlsContext(options.tls, reload_seconds=options.config.server.tls.reload_seconds)
 
 
@@ -156,11 +163,13 @@ async def serve(
     await runner.setup()
     await start_main_site(runner, app, sock, options.config, limits, ssl_context=ssl_context)
     watcher = asyncio.get_running_loop().create_task(tls.watch()) if tls is not None else None
-    from .gateway import serve_gateway
+    gateway: GatewayService | None = None
+    if options.s3_port is not None and options.config.gateway.enabled:  # --no-s3 never imports the gateway
+        from .gateway import serve_gateway
 
-    gateway = await serve_gateway(
-        runtime, options, worker=worker, bind=bind_socket, ssl_context=ssl_context, limits=limits
-    )
+        gateway = await serve_gateway(
+            runtime, options, worker=worker, bind=bind_socket, ssl_context=ssl_context, limits=limits
+        )
     if worker == 0:
         datadir.write_server_info(
             runtime.data_dir,
@@ -194,21 +203,6 @@ async def serve(
         if gateway is not None:
             await gateway.stop()
         await runner.cleanup()
-
-
-#: Seconds after ready before :func:`settle_heap` (a one-off full collection, then freeze).
-SETTLE_AFTER = 1.0
-
-
-def settle_heap() -> None:
-    """Move everything built at start-up (modules, config, routes, keys) out of the collector's sight.
-
-    Why: a full collection walks every tracked object; start-up leaves a few hundred thousand that
-    live until exit, so each full pass under load cost milliseconds (p99) for nothing. ``gc.freeze``
-    keeps them out of every later pass; request garbage is still collected as before.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def main_guard(func: Callable[[], int]) -> int:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from .heap import resume_collection
 from .hygiene import Refused, claim_data_dir, refuse_busy_port
 from .logging_setup import configure_logging
 from .server import ServeOptions, prepare_tls, serve
 from .startup import check_data_dir
-from .workers import run_workers
 
 
 def run(options: ServeOptions, *, workers: int = 1) -> int:
@@ -29,4 +29,7 @@ def run(options: ServeOptions, *, workers: int = 1) -> int:
     if workers <= 1:
         asyncio.run(serve(options))
         return 0
+    from .workers import run_workers  # multiprocessing only for --workers N
+
+    resume_collection()  # the supervising parent never settles: its collector runs as usual
     return run_workers(options, workers)

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from stsproxy.errors import WireError
-from stsproxy.gateway.errors import S3Error, render
 from stsproxy.protocol import content_type, render_error
 
 from .connections import ErrorFormat, json_errors
@@ -45,6 +44,8 @@ def _request_id() -> str:
 
 def s3_errors(path: str, status: int, kind: str, message: str) -> tuple[str, bytes]:
     """S3 XML ``<Error>`` for the gateway listener."""
+    from stsproxy.gateway.errors import S3Error, render  # the gateway's module: not loaded by --no-s3
+
     error = S3Error(_S3_CODES.get(kind, "BadRequest"), message, status, kind)
     return "application/xml", render(error, resource=path or "/", request_id=_request_id())
 

@@ -25,3 +25,32 @@ def test_settle_heap_freezes_what_start_up_built_and_collects_what_it_dropped() 
     finally:
         gc.unfreeze()
     assert 0 < SETTLE_AFTER <= 5  # after ready, so the first /healthz is not delayed by a full collection
+
+
+def test_start_up_pauses_the_collector_until_the_heap_settles() -> None:
+    from stsmock.heap import pause_collection, resume_collection
+
+    assert gc.isenabled()
+    pause_collection()
+    try:
+        assert not gc.isenabled()
+        settle_heap()
+        assert gc.isenabled()
+    finally:
+        resume_collection()
+        gc.unfreeze()
+    assert gc.isenabled()
+
+
+def test_a_collector_disabled_by_the_embedder_stays_disabled() -> None:
+    from stsmock.heap import pause_collection, resume_collection
+
+    gc.disable()
+    try:
+        pause_collection()
+        settle_heap()
+        resume_collection()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
