@@ -189,6 +189,10 @@ async def kid_known(t: TokenUnderTest, env: VerifyEnv) -> None:
     """The key the token names; an unknown kid earns one rate-limited refetch (keys may have rotated)."""
     issuer, entry = t.issuer, t.entry
     assert issuer is not None and entry is not None
+    known = entry.chosen.get((t.kid, t.alg))
+    if known is not None:  # this kid and alg were looked up in this key set before
+        t.candidates = known[0]
+        return
     candidates = _candidates(entry, t)
     if not candidates and not t.fetched_now:
         try:
@@ -213,7 +217,14 @@ async def kid_known(t: TokenUnderTest, env: VerifyEnv) -> None:
 def alg_key_match(t: TokenUnderTest, env: VerifyEnv) -> None:
     entry = t.entry
     assert entry is not None
-    chosen = next(((i, k) for i, k in t.candidates if key_matches_alg(k, t.alg)), None)
+    known = entry.chosen.get((t.kid, t.alg))
+    if known is not None and known[0] is t.candidates:
+        chosen = None if known[1] is None else t.candidates[known[1]]
+    else:
+        position = next((n for n, (_, k) in enumerate(t.candidates) if key_matches_alg(k, t.alg)), None)
+        if t.candidates:  # non-empty: kids of these keys only (kid-known failed otherwise)
+            entry.chosen[(t.kid, t.alg)] = (t.candidates, position)
+        chosen = None if position is None else t.candidates[position]
     if chosen is None:
         raise fail(
             f"Algorithm {t.alg} does not match the key '{t.kid}' of {t.iss} ({describe_key(t.candidates[0][1])})",

@@ -181,6 +181,11 @@ class JwksEntry:
     #: answer, so a client presenting one token again (an SDK refreshing from one token file) skips
     #: the RSA/EC operation. Per fetch: a refreshed JWKS starts empty. Bounded by VERIFIED_MAX.
     verified: set[str] = field(default_factory=set)
+    #: (kid, alg) -> the keys it names, and the first of them usable with alg (None: none is). Only
+    #: kids present in these keys are kept, so the memo is bounded by the key set, not by the tokens.
+    chosen: dict[tuple[str | None, str], tuple[list[tuple[int, dict[str, Any]]], int | None]] = field(
+        default_factory=dict
+    )
 
 
 #: Verified-signature memo size per JWKS entry; cleared whole when full (cheap, and bounded).

@@ -715,3 +715,27 @@ async def test_http_idp_down(unused_tcp_port: int) -> None:
         assert "could not be fetched" in err.detail["reason"]
     finally:
         await verifier.close()
+
+
+async def test_key_lookups_are_remembered_per_key_set_for_present_kids_only() -> None:
+    verifier, provider, _ = make_verifier()
+    await rejected(verifier, sign(claims(), kid="nope"), InvalidIdentityToken, "kid-known")
+    await verifier.verify(sign(claims()))
+    await verifier.verify(sign(claims(), "ES256"))
+    await rejected(verifier, sign(claims(), "RS256", kid="ec256"), InvalidIdentityToken, "alg-key-match")
+    entry, _ = await verifier.jwks.keys(ISS, verifier.trusted(ISS).jwks_source)  # type: ignore[union-attr]
+    assert provider.calls == 1  # one key set throughout
+    # a kid the key set lacks is never kept (tokens choose their kid: the memo must not grow with them)
+    assert set(entry.chosen) == {("rsa1", "RS256"), ("ec256", "ES256"), ("ec256", "RS256")}
+    assert entry.chosen[("ec256", "RS256")][1] is None  # remembered as "no usable key": still refused
+    await rejected(verifier, sign(claims(), "RS256", kid="ec256"), InvalidIdentityToken, "alg-key-match")
+    assert (await verifier.verify(sign(claims()))).kid == "rsa1"
+
+
+async def test_a_refetched_key_set_looks_keys_up_again() -> None:
+    provider = CountingJwks(public_jwks("rsa1"))
+    verifier, _, clock = make_verifier(provider, jwks_refetch_min_interval_seconds=0)
+    await verifier.verify(sign(claims()))
+    provider.jwks = public_jwks("ec256")  # rsa1 rotated out
+    clock.t += 10_000  # past the cache TTL
+    await rejected(verifier, sign(claims()), InvalidIdentityToken, "kid-known")
