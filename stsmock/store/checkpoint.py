@@ -31,6 +31,7 @@ class Checkpointer:
         self._closing = False
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self.checkpoints = 0
+        self.failures = 0
         self._thread = threading.Thread(target=self._run, name="stsmock-wal-checkpoint", daemon=True)
         self._thread.start()
 
@@ -51,7 +52,8 @@ class Checkpointer:
                 self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 self.checkpoints += 1
             except sqlite3.Error as exc:  # retried at the next wake-up; the WAL only grows meanwhile
-                log.warning("WAL checkpoint failed: %s", exc)
+                log.log(logging.WARNING if not self.failures else logging.DEBUG, "WAL checkpoint failed: %s", exc)
+                self.failures += 1
 
     def close(self) -> None:
         self._closing = True
