@@ -54,6 +54,8 @@ _BATCH: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.Contex
     "stsmock_audit_batch", default=None
 )
 HIGH_EVENTS = ("breakglass.", "admin.", "revocation.", "key.")
+#: ``json.dumps(..., separators=(",", ":"), default=str)`` without building an encoder per record.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
 _NESTED = (dict, list)
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 #: Keys already seen not to be secret (bounded: token claims may bring any key); a set lookup instead of
@@ -150,7 +152,7 @@ class AuditLog:
         """To the store; file and subscribers once committed (inside a transaction, e.g. the STS's group
         commit, after its COMMIT: one file write for all of the transaction's records)."""
         for record in records:
-            body = json.dumps(record, separators=(",", ":"), default=str)  # once, for the store and the file
+            body = _ENCODE(record)  # once, for the store and the file
             self._store.queue_audit(record, body, self._committed)
 
     def _committed(self, rows: list[tuple[int, dict[str, Any], str]]) -> None:

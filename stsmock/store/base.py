@@ -11,20 +11,16 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from .audit_rows import AuditCommitted, QueuedRow, insert_audit_rows
 from .interface import Change, DamagedRecord
 
 _REV_COLUMNS = ("id", "created_at", "by", "value", "issued_before", "reason", "source")
-#: Audit rows per INSERT statement when a transaction's rows are written together.
-_AUDIT_CHUNK = 32
-_AUDIT_INSERT = "INSERT INTO audit (ts, event, severity, subject, role, decision, body) VALUES "
-_AUDIT_INSERTS = [
-    _AUDIT_INSERT + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * n) + " RETURNING id" for n in range(_AUDIT_CHUNK + 1)
-]
-#: Gets ``(id, record, body)`` of each of its rows once they are committed.
-AuditCommitted = Callable[[list[tuple[int, dict[str, Any], str]]], None]
+#: ``json.dumps(..., separators=(",", ":"))`` without building an encoder per call (same output).
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+_ENCODE_AUDIT = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 class _Notes:
@@ -49,7 +45,7 @@ class SqlStore:
         #: Callbacks waiting for the open transaction's COMMIT (None outside a transaction).
         self._after_commit: list[Callable[[], None]] | None = None
         #: Audit rows of the open transaction, inserted together just before its COMMIT.
-        self._audit_rows: list[tuple[dict[str, Any], str, AuditCommitted]] | None = None
+        self._audit_rows: list[QueuedRow] | None = None
         #: Called (outside the lock) after a change transaction of this process committed.
         self.on_committed_change: list[Callable[[int], None]] = []
 
@@ -99,7 +95,7 @@ class SqlStore:
             try:
                 yield
                 if self._audit_rows:
-                    audited = self._insert_audit_rows(self._audit_rows)
+                    audited = insert_audit_rows(self._run, self._audit_rows)
                 changeset = self._changeset
                 if changeset is not None:
                     for topic, key in changeset.notes:
@@ -185,12 +181,12 @@ class SqlStore:
 
     def put(self, kind: str, key: str, value: dict[str, Any], expires_at: float | None = None) -> None:
         with self._lock:
-            self._run(self._PUT, (kind, key, json.dumps(value, separators=(",", ":")), expires_at))
+            self._run(self._PUT, (kind, key, _ENCODE(value), expires_at))
 
     def put_many(self, kind: str, items: Iterable[tuple[str, dict[str, Any], float | None]]) -> None:
         with self.transaction():
             for key, value, expires_at in items:
-                self._run(self._PUT, (kind, key, json.dumps(value, separators=(",", ":")), expires_at))
+                self._run(self._PUT, (kind, key, _ENCODE(value), expires_at))
 
     def _live(self, row: Any, kind: str, key: str) -> dict[str, Any] | None:
         if row is None or (row[1] is not None and row[1] <= self._now()):
@@ -263,7 +259,7 @@ class SqlStore:
     # -- audit -----------------------------------------------------------------------
     def append_audit(self, record: dict[str, Any], body: str | None = None) -> int:
         if body is None:
-            body = json.dumps(record, separators=(",", ":"), default=str)
+            body = _ENCODE_AUDIT(record)
         with self._lock:
             row = self._run(
                 "INSERT INTO audit (ts, event, severity, subject, role, decision, body) "
@@ -295,30 +291,6 @@ class SqlStore:
                 return
             record_id = self.append_audit(record, body)
         committed([(record_id, record, body)])
-
-    def _insert_audit_rows(
-        self, rows: Sequence[tuple[dict[str, Any], str, AuditCommitted]]
-    ) -> dict[AuditCommitted, list[tuple[int, dict[str, Any], str]]]:
-        out: dict[AuditCommitted, list[tuple[int, dict[str, Any], str]]] = {}
-        for start in range(0, len(rows), _AUDIT_CHUNK):
-            chunk = rows[start : start + _AUDIT_CHUNK]
-            args: list[Any] = []
-            for record, body, _ in chunk:
-                args += (
-                    record["ts"],
-                    record["event"],
-                    record.get("severity", "info"),
-                    record.get("sub"),
-                    record.get("role_arn"),
-                    record.get("decision"),
-                    body,
-                )
-            # Rows are inserted in VALUES order and ids only grow, so the sorted ids are the rows' ids
-            # in order, whatever order RETURNING reports them in.
-            ids = sorted(int(row[0]) for row in self._run(_AUDIT_INSERTS[len(chunk)], args).fetchall())
-            for record_id, (record, body, committed) in zip(ids, chunk, strict=True):
-                out.setdefault(committed, []).append((record_id, record, body))
-        return out
 
     def prune_audit(self, *, before: float | None, keep_last: int | None) -> int:
         """Retention: drop audit records older than ``before`` and all but the newest ``keep_last``."""

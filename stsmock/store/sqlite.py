@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import SqlStore
+from .checkpoint import Checkpointer
 
 #: Schema migrations, applied in order; ``PRAGMA user_version`` is the number applied.
 _MIGRATIONS: tuple[str, ...] = (
@@ -66,7 +67,9 @@ class SqliteStore(SqlStore):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's thread does it, off the loop
         self._migrate()
+        self._checkpointer = Checkpointer(self.path)
         self._version = self._db.cursor()  # kept: the per-request pragma needs no new cursor each time
         self._seen_data_version = -1
         self._cached_head = 0
@@ -95,11 +98,13 @@ class SqliteStore(SqlStore):
 
     def _commit(self) -> None:
         self._db.execute("COMMIT")
+        self._checkpointer.committed()
 
     def _rollback(self) -> None:
         self._db.execute("ROLLBACK")
 
     def close(self) -> None:
+        self._checkpointer.close()
         with self._lock:
             self._db.close()
 
