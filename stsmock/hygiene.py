@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import json
@@ -78,6 +76,9 @@ def refuse_busy_port(host: str, port: int) -> None:
 
 def die_with_parent(parent_pid: int) -> None:
     """In a worker: get SIGTERM when the parent dies (Linux), else watch the parent's pid."""
+    import ctypes  # only --workers' children need libc (start-up time of one process)
+    import ctypes.util
+
     libc_name = ctypes.util.find_library("c")
     armed = False
     if sys.platform.startswith("linux") and libc_name:

@@ -196,10 +196,14 @@ def _announce_revocation(audit: AuditLog, listeners: list[RevocationListener]) -
 
 
 def sts_settings(config: Config, base_url: str) -> StsSettings:
-    """STS settings with ``{issuer:NAME}`` / ``{provider:NAME}`` placeholders resolved."""
-    raw = config.sts.model_dump(mode="json")
+    """STS settings with ``{issuer:NAME}`` / ``{provider:NAME}`` placeholders resolved.
+
+    Dumped and validated again through the config's own validator: StsSettings' own would be
+    built for this one call (~7 ms of start-up).
+    """
+    raw = config.model_dump(mode="json", include={"sts"})["sts"]
     urls = {i.name: issuer_url(base_url, i.name, i) for i in config.issuers}
-    return StsSettings.model_validate(expand_placeholders(raw, urls))
+    return type(config).model_validate({"sts": expand_placeholders(raw, urls)}).sts
 
 
 def builtin_audiences(settings: IssuerSettings) -> tuple[str, ...]:

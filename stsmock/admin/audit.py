@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..runtime import RUNTIME
 from .http import AdminRoutes, admin_error
-from .models import BAD_REQUEST, AuditPage, AuditQuery
+from .models import BAD_REQUEST, AuditQuery
 
 routes = AdminRoutes("audit")
 
@@ -19,7 +19,7 @@ MAX_ID = 2**63 - 1
     "/admin/audit",
     "Query the audit log",
     query=AuditQuery,
-    responses={200: ("matching records, oldest first", AuditPage), 400: BAD_REQUEST},
+    responses={200: ("matching records, oldest first", "AuditPage"), 400: BAD_REQUEST},
 )
 async def audit_query(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]

@@ -9,7 +9,7 @@ from aiohttp import web
 from ..delivery.engine import DeliveryEngine
 from ..runtime import RUNTIME
 from .http import AdminRoutes, admin_error, read_body
-from .models import BAD_REQUEST, CONFLICT, NOT_FOUND, Binding, BindingList, CreateBindingBody, Error
+from .models import BAD_REQUEST, CONFLICT, NOT_FOUND, CreateBindingBody
 
 routes = AdminRoutes("bindings")
 
@@ -20,7 +20,10 @@ def _with_token(engine: DeliveryEngine, name: str) -> dict[str, Any]:
 
 
 @routes.op(
-    "GET", "/admin/bindings", "List workload bindings (credential delivery)", responses={200: ("bindings", BindingList)}
+    "GET",
+    "/admin/bindings",
+    "List workload bindings (credential delivery)",
+    responses={200: ("bindings", "BindingList")},
 )
 async def list_bindings(request: web.Request) -> web.Response:
     engine = request.app[RUNTIME].delivery
@@ -40,10 +43,10 @@ async def list_bindings(request: web.Request) -> web.Response:
     body=CreateBindingBody,
     body_required=True,
     responses={
-        201: ("the binding, with its container token", Binding),
+        201: ("the binding, with its container token", "Binding"),
         400: BAD_REQUEST,
         409: CONFLICT,
-        503: ("stored, but the delivery listeners did not bring it up in time", Error),
+        503: ("stored, but the delivery listeners did not bring it up in time", "Error"),
     },
     description="File paths are relative to `<data-dir>/delivery/`. See docs/credential-delivery.md.",
 )
@@ -81,7 +84,7 @@ async def create_binding(request: web.Request) -> web.Response:
     "/admin/bindings/{name}",
     "Read a binding, with its container token",
     path_params={"name": {"type": "string"}},
-    responses={200: ("the binding", Binding), 404: NOT_FOUND},
+    responses={200: ("the binding", "Binding"), 404: NOT_FOUND},
 )
 async def read_binding(request: web.Request) -> web.Response:
     engine = request.app[RUNTIME].delivery

@@ -7,13 +7,13 @@ from aiohttp import web
 from ..breakglass import BreakGlassError
 from ..runtime import RUNTIME
 from .http import AdminRoutes, admin_error, read_body
-from .models import BAD_REQUEST, NOT_FOUND, ArmBody, BreakGlassList, BreakGlassState, DisarmBody
+from .models import BAD_REQUEST, NOT_FOUND, ArmBody, DisarmBody
 
 routes = AdminRoutes("breakglass")
 
 
 @routes.op(
-    "GET", "/admin/breakglass", "Break-glass roles and their armed state", responses={200: ("states", BreakGlassList)}
+    "GET", "/admin/breakglass", "Break-glass roles and their armed state", responses={200: ("states", "BreakGlassList")}
 )
 async def list_states(request: web.Request) -> web.Response:
     return web.json_response({"roles": request.app[RUNTIME].breakglass.list()})
@@ -26,7 +26,7 @@ async def list_states(request: web.Request) -> web.Response:
     body=ArmBody,
     body_required=True,
     path_params={"role": {"type": "string"}},
-    responses={200: ("the new state", BreakGlassState), 400: BAD_REQUEST, 404: NOT_FOUND},
+    responses={200: ("the new state", "BreakGlassState"), 400: BAD_REQUEST, 404: NOT_FOUND},
 )
 async def arm(request: web.Request) -> web.Response:
     body = await read_body(request, ArmBody)
@@ -45,7 +45,7 @@ async def arm(request: web.Request) -> web.Response:
     "Disarm a break-glass role",
     body=DisarmBody,
     path_params={"role": {"type": "string"}},
-    responses={200: ("the new state", BreakGlassState), 400: BAD_REQUEST, 404: NOT_FOUND},
+    responses={200: ("the new state", "BreakGlassState"), 400: BAD_REQUEST, 404: NOT_FOUND},
 )
 async def disarm(request: web.Request) -> web.Response:
     body = await read_body(request, DisarmBody)

@@ -6,12 +6,12 @@ from aiohttp import web
 
 from ..runtime import RUNTIME
 from .http import AdminRoutes, admin_error, read_body
-from .models import BAD_REQUEST, ClockBody, ClockState
+from .models import BAD_REQUEST, ClockBody
 
 routes = AdminRoutes("clock")
 
 
-@routes.op("GET", "/admin/clock", "Read the virtual clock", responses={200: ("clock", ClockState)})
+@routes.op("GET", "/admin/clock", "Read the virtual clock", responses={200: ("clock", "ClockState")})
 async def get_clock(request: web.Request) -> web.Response:
     return web.json_response(request.app[RUNTIME].clock.state())
 
@@ -22,7 +22,7 @@ async def get_clock(request: web.Request) -> web.Response:
     "Freeze, unfreeze, advance, set or reset the virtual clock",
     body=ClockBody,
     body_required=True,
-    responses={200: ("the new clock state", ClockState), 400: BAD_REQUEST},
+    responses={200: ("the new clock state", "ClockState"), 400: BAD_REQUEST},
 )
 async def set_clock(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]

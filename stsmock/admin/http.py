@@ -27,8 +27,8 @@ Model = TypeVar("Model", bound=BaseModel)
 H = TypeVar("H", bound=Handler)
 
 SPEC_PATH = "/admin/openapi.json"
-#: (description, response model or None for no content)
-Response = tuple[str, type[BaseModel] | None]
+#: (description, the name of a response model in ``responses.py``, or None for no content)
+Response = tuple[str, str | None]
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,15 @@ from aiohttp import web
 
 from ..runtime import RUNTIME
 from .http import AdminRoutes
-from .models import Info
 
 routes = AdminRoutes("info")
 
 
 @routes.op(
-    "GET", "/admin/info", "Server overview: base URL, issuers, STS profile, clock", responses={200: ("overview", Info)}
+    "GET",
+    "/admin/info",
+    "Server overview: base URL, issuers, STS profile, clock",
+    responses={200: ("overview", "Info")},
 )
 async def info(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]

@@ -8,7 +8,7 @@ from issuer.ports import KeyRecordError
 
 from ..runtime import RUNTIME
 from .http import AdminRoutes, admin_error, read_body
-from .models import BAD_REQUEST, DAMAGED, NOT_FOUND, KeyMeta, KeysByIssuer, KeysQuery, RetireBody, RotateBody
+from .models import BAD_REQUEST, DAMAGED, NOT_FOUND, KeysQuery, RetireBody, RotateBody
 from .tokens import issuer_named
 
 routes = AdminRoutes("keys")
@@ -19,7 +19,7 @@ routes = AdminRoutes("keys")
     "/admin/keys",
     "List signing keys per issuer",
     query=KeysQuery,
-    responses={200: ("keys", KeysByIssuer), 404: NOT_FOUND},
+    responses={200: ("keys", "KeysByIssuer"), 404: NOT_FOUND},
 )
 async def list_keys(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -33,7 +33,7 @@ async def list_keys(request: web.Request) -> web.Response:
     "/admin/keys/rotate",
     "Rotate an issuer's signing key",
     body=RotateBody,
-    responses={200: ("the new key", KeyMeta), 400: BAD_REQUEST, 404: NOT_FOUND, 500: DAMAGED},
+    responses={200: ("the new key", "KeyMeta"), 400: BAD_REQUEST, 404: NOT_FOUND, 500: DAMAGED},
 )
 async def rotate_keys(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -55,7 +55,7 @@ async def rotate_keys(request: web.Request) -> web.Response:
     "Retire a signing key (grace period, or immediately)",
     body=RetireBody,
     path_params={"kid": {"type": "string"}},
-    responses={200: ("the retired key", KeyMeta), 400: BAD_REQUEST, 404: NOT_FOUND, 500: DAMAGED},
+    responses={200: ("the retired key", "KeyMeta"), 400: BAD_REQUEST, 404: NOT_FOUND, 500: DAMAGED},
 )
 async def retire_key(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]

@@ -19,7 +19,6 @@ from pydantic.json_schema import models_json_schema
 
 from ..runtime import RUNTIME
 from .http import SPEC_PATH, Operation, operation_of
-from .models import RESPONSES
 
 REF = "#/components/schemas/{model}"
 #: The app's document cache (filled on first request; the app is frozen by then, the dict is not).
@@ -57,6 +56,8 @@ def as_documentation(schema: Any) -> Any:
 
 
 def response_schemas() -> dict[str, Any]:
+    from .responses import RESPONSES  # documentation only: created for the first document
+
     _, defs = models_json_schema([(m, "validation") for m in RESPONSES], ref_template=REF)
     out: dict[str, Any] = as_documentation(defs.get("$defs", {}))
     return out
@@ -155,7 +156,7 @@ def _operation(
     for status, (description, model) in sorted(op.responses.items()):
         entry: dict[str, Any] = {"description": description}
         if model is not None:
-            entry["content"] = _json(_ref(model.__name__))
+            entry["content"] = _json(_ref(model))
         responses[str(status)] = entry
     responses["401"] = _unauthorized()
     out: dict[str, Any] = {

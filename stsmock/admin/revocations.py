@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..runtime import RUNTIME
 from .http import AdminRoutes, admin_error, read_body
-from .models import BAD_REQUEST, NOT_FOUND, Revocation, RevocationList, RevokeBody
+from .models import BAD_REQUEST, NOT_FOUND, RevokeBody
 
 routes = AdminRoutes("revocations")
 
@@ -17,7 +17,7 @@ routes = AdminRoutes("revocations")
     "Revoke tokens or credentials",
     body=RevokeBody,
     body_required=True,
-    responses={201: ("the revocation", Revocation), 400: BAD_REQUEST},
+    responses={201: ("the revocation", "Revocation"), 400: BAD_REQUEST},
 )
 async def add_revocation(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -28,7 +28,7 @@ async def add_revocation(request: web.Request) -> web.Response:
     return web.json_response(record, status=201)
 
 
-@routes.op("GET", "/admin/revocations", "List revocations", responses={200: ("revocations", RevocationList)})
+@routes.op("GET", "/admin/revocations", "List revocations", responses={200: ("revocations", "RevocationList")})
 async def list_revocations(request: web.Request) -> web.Response:
     return web.json_response({"revocations": request.app[RUNTIME].revocations.list()})
 

@@ -11,12 +11,12 @@ from stsproxy.settings import RoleSettings
 from ..config import ConfigError, expand_placeholders, format_validation_error
 from ..runtime import RUNTIME
 from .http import AdminRoutes, admin_error, read_body
-from .models import BAD_REQUEST, NOT_FOUND, RawObject, Role, RoleList
+from .models import BAD_REQUEST, NOT_FOUND, RawObject
 
 routes = AdminRoutes("roles")
 
 
-@routes.op("GET", "/admin/roles", "List the STS roles", responses={200: ("roles", RoleList)})
+@routes.op("GET", "/admin/roles", "List the STS roles", responses={200: ("roles", "RoleList")})
 async def list_roles(request: web.Request) -> web.Response:
     return web.json_response({"roles": [role.describe() for role in request.app[RUNTIME].sts.roles.all()]})
 
@@ -29,7 +29,7 @@ async def list_roles(request: web.Request) -> web.Response:
     body_required=True,
     body_exclude=("name",),
     path_params={"name": {"type": "string"}},
-    responses={200: ("the role", Role), 400: BAD_REQUEST},
+    responses={200: ("the role", "Role"), 400: BAD_REQUEST},
     description="`{issuer:NAME}` / `{provider:NAME}` placeholders in the policies are expanded.",
 )
 async def put_role(request: web.Request) -> web.Response:

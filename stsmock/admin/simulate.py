@@ -11,7 +11,7 @@ from aiohttp import web
 from .. import simulate as simulator
 from ..runtime import RUNTIME
 from .http import AdminRoutes, admin_error, read_body
-from .models import BAD_REQUEST, NOT_FOUND, SimulateBody, Simulation
+from .models import BAD_REQUEST, NOT_FOUND, SimulateBody
 
 routes = AdminRoutes("simulate")
 
@@ -22,7 +22,7 @@ routes = AdminRoutes("simulate")
     "Simulate AssumeRoleWithWebIdentity + a permission check, minting nothing",
     body=SimulateBody,
     body_required=True,
-    responses={200: ("the decision", Simulation), 400: BAD_REQUEST, 404: NOT_FOUND},
+    responses={200: ("the decision", "Simulation"), 400: BAD_REQUEST, 404: NOT_FOUND},
     description="Give exactly one of `token` (verified like the STS does) or `claims` (a synthetic token "
     "of a built-in issuer).",
 )

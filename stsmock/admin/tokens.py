@@ -8,7 +8,7 @@ from issuer.service import IssuerService
 
 from ..runtime import RUNTIME, Runtime
 from .http import AdminRoutes, admin_error, not_found, read_body
-from .models import BAD_REQUEST, NOT_FOUND, MintedToken, MintTokenBody
+from .models import BAD_REQUEST, NOT_FOUND, MintTokenBody
 
 routes = AdminRoutes("tokens")
 
@@ -35,7 +35,7 @@ def default_audience(service: IssuerService, client_id: str | None) -> str | lis
     "/admin/tokens",
     "Mint a token from a built-in issuer",
     body=MintTokenBody,
-    responses={200: ("the minted token", MintedToken), 400: BAD_REQUEST, 404: NOT_FOUND},
+    responses={200: ("the minted token", "MintedToken"), 400: BAD_REQUEST, 404: NOT_FOUND},
     description="Claims in `claims` are merged with `sub`/`aud`; protocol claims are set by the issuer. "
     "Without `aud`, the token carries the audience of `client_id` (default: the issuer's first client).",
 )

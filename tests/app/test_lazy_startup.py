@@ -2,8 +2,8 @@
 
 Why: every module imported before the ready line is start-up time and resident memory of every
 process (bench/run.py measures `serve --no-s3` against the bare aiohttp floor). The S3 gateway,
-TLS, ``--workers``, the console's templates and the other CLI commands are imported when they
-are configured or first used.
+TLS, ``--workers``, the admin API's response models, the console's templates and the other CLI
+commands are imported when they are configured or first used.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ NOT_AT_READY = (
     "stsmock.tls",  # plain http
     "stsmock.workers",  # one process
     "multiprocessing",
+    "ctypes",  # libc for --workers' children
+    "stsmock.admin.responses",  # the admin response models: on the first OpenAPI document
     "stsmock.console.render",  # Jinja2 on the first page view
     "jinja2",
     "cli.assume",  # the other CLI commands
