@@ -8,6 +8,14 @@ the others). Here the store's connection never checkpoints; a second connection 
 second (writes outside a transaction are not counted). Each
 ``--workers`` process runs its own; SQLite lets one checkpoint run at a time and a PASSIVE checkpoint
 never blocks a writer. Durability is unchanged: a committed transaction is in the WAL either way.
+
+A PASSIVE checkpoint copies the frames that were in the WAL when it started, and SQLite goes back to
+the start of the WAL only after a checkpoint that left nothing behind. Under constant writes the writer
+always adds frames while the copy runs, so the WAL would grow without bound (measured: 334 MB after
+30 s of ARWWI at c=16). Past :data:`RESET_FRAMES` the thread therefore runs one RESTART checkpoint:
+only the few frames the PASSIVE one left are copied while writers wait (a busy wait of a few
+milliseconds, once per ~16 MB of WAL), and the next writer starts the WAL again from its first frame,
+so the file stays at about that size (measured: at most 20 MB over 30 s of the same load).
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ log = logging.getLogger("stsmock.store")
 #: Commits between checkpoints: a group commit of a few requests writes 10–25 WAL pages, so this
 #: checkpoints about as often as SQLite's default of 1,000 pages.
 EVERY = 64
+#: WAL frames (4 KiB pages) left after a PASSIVE checkpoint beyond which the WAL is restarted (RESTART).
+RESET_FRAMES = 4096
 
 
 class Checkpointer:
@@ -31,6 +41,7 @@ class Checkpointer:
         self._closing = False
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self.checkpoints = 0
+        self.resets = 0
         self.failures = 0
         self._thread = threading.Thread(target=self._run, name="stsmock-wal-checkpoint", daemon=True)
         self._thread.start()
@@ -49,11 +60,18 @@ class Checkpointer:
                 return
             self._wake.clear()
             try:
-                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                self.checkpoints += 1
+                self.checkpoint()
             except sqlite3.Error as exc:  # retried at the next wake-up; the WAL only grows meanwhile
                 log.log(logging.WARNING if not self.failures else logging.DEBUG, "WAL checkpoint failed: %s", exc)
                 self.failures += 1
+
+    def checkpoint(self) -> None:
+        """One PASSIVE checkpoint; if the WAL is still longer than :data:`RESET_FRAMES`, restart it."""
+        _busy, frames, _copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.checkpoints += 1
+        if frames >= RESET_FRAMES:
+            self._db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+            self.resets += 1
 
     def close(self) -> None:
         self._closing = True
