@@ -231,5 +231,7 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     Simulation,
     Role,
     RoleList,
+    Binding,
+    BindingList,
     AnyObject,
 )
