@@ -70,7 +70,5 @@ async def test_every_schema_reference_resolves(tmp_path):
     async with TestClient(TestServer(app)) as client:
         doc = await (await client.get("/admin/openapi.json")).json()
     schemas = doc["components"]["schemas"]
-    dangling = sorted(
-        {ref for ref in _references(doc) if ref.removeprefix("#/components/schemas/") not in schemas}
-    )
+    dangling = sorted({ref for ref in _references(doc) if ref.removeprefix("#/components/schemas/") not in schemas})
     assert dangling == []
