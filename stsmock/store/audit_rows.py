@@ -22,6 +22,19 @@ _INSERT = "INSERT INTO audit (ts, event, severity, subject, role, decision, body
 _INSERTS = [_INSERT + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * n) + " RETURNING id" for n in range(CHUNK + 1)]
 
 
+def audit_columns(record: dict[str, Any], body: str) -> tuple[Any, ...]:
+    """An audit row's columns, in the order of ``INSERT INTO audit (...)``: the indexed fields, then the body."""
+    return (
+        record["ts"],
+        record["event"],
+        record.get("severity", "info"),
+        record.get("sub"),
+        record.get("role_arn"),
+        record.get("decision"),
+        body,
+    )
+
+
 def insert_audit_rows(
     run: Callable[[str, list[Any]], Any], rows: Sequence[QueuedRow]
 ) -> dict[AuditCommitted, list[tuple[int, dict[str, Any], str]]]:
@@ -31,15 +44,7 @@ def insert_audit_rows(
         chunk = rows[start : start + CHUNK]
         args: list[Any] = []
         for record, body, _ in chunk:
-            args += (
-                record["ts"],
-                record["event"],
-                record.get("severity", "info"),
-                record.get("sub"),
-                record.get("role_arn"),
-                record.get("decision"),
-                body,
-            )
+            args += audit_columns(record, body)
         # Rows are inserted in VALUES order and ids only grow (a sequence / AUTOINCREMENT), so the
         # sorted ids are the rows' ids in order, whatever order RETURNING reports them in.
         ids = sorted(int(row[0]) for row in run(_INSERTS[len(chunk)], args).fetchall())

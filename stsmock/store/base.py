@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .audit_rows import AuditCommitted, QueuedRow, insert_audit_rows
+from .audit_rows import AuditCommitted, QueuedRow, audit_columns, insert_audit_rows
 from .interface import Change, DamagedRecord
 
 _REV_COLUMNS = ("id", "created_at", "by", "value", "issued_before", "reason", "source")
@@ -264,15 +264,7 @@ class SqlStore:
             row = self._run(
                 "INSERT INTO audit (ts, event, severity, subject, role, decision, body) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    record["ts"],
-                    record["event"],
-                    record.get("severity", "info"),
-                    record.get("sub"),
-                    record.get("role_arn"),
-                    record.get("decision"),
-                    body,
-                ),
+                audit_columns(record, body),
             ).fetchone()
         return int(row[0])
 
