@@ -264,6 +264,22 @@ XML_TARGETS = [
 ]
 
 
+def _send_signed_body(live: Live, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+    """``body`` sent to ``path`` (``{b}``: the bucket) with a valid SigV4 signature over it."""
+    import hashlib
+
+    headers = (("host", f"{live.s3_host}:{live.s3_port}"), ("content-length", str(len(body))))
+    case, _ = sign_case(
+        Case(method, path.format(b=live.bucket), headers),
+        hashlib.sha256(body).hexdigest(),
+        access_key=live.access_key,
+        secret=live.secret,
+        token=live.token,
+        stamp=_now_stamp(),
+    )
+    return send(live, case, body)
+
+
 def test_s3_listener_xml_body_sweep(live: Live) -> None:
     """DeleteObjects (read by the gateway) and forwarded XML bodies (screened while streaming)."""
 
@@ -272,19 +288,7 @@ def test_s3_listener_xml_body_sweep(live: Live) -> None:
     @example(doc=LAUGHS, target=XML_TARGETS[1])
     @example(doc=_nested(50), target=XML_TARGETS[3])
     def run(doc: bytes, target: tuple[str, str]) -> None:
-        import hashlib
-
-        method, path = target
-        headers = (("host", f"{live.s3_host}:{live.s3_port}"), ("content-length", str(len(doc))))
-        case, _ = sign_case(
-            Case(method, path.format(b=live.bucket), headers),
-            hashlib.sha256(doc).hexdigest(),
-            access_key=live.access_key,
-            secret=live.secret,
-            token=live.token,
-            stamp=_now_stamp(),
-        )
-        status, payload = send(live, case, doc)
+        status, payload = _send_signed_body(live, *target, doc)
         if b"<!DOCTYPE" in doc:
             assert status == 400 and b"MalformedXML" in payload, payload[:300]
 
@@ -293,19 +297,8 @@ def test_s3_listener_xml_body_sweep(live: Live) -> None:
 
 def test_forwarded_billion_laughs_never_reaches_the_backend(live: Live) -> None:
     """Regression: CompleteMultipartUpload / PutBucketTagging bodies were streamed to the backend's XML parser unscreened."""
-    import hashlib
-
     for method, path in XML_TARGETS[1:]:
-        headers = (("host", f"{live.s3_host}:{live.s3_port}"), ("content-length", str(len(LAUGHS))))
-        case, _ = sign_case(
-            Case(method, path.format(b=live.bucket), headers),
-            hashlib.sha256(LAUGHS).hexdigest(),
-            access_key=live.access_key,
-            secret=live.secret,
-            token=live.token,
-            stamp=_now_stamp(),
-        )
-        status, payload = send(live, case, LAUGHS)
+        status, payload = _send_signed_body(live, method, path, LAUGHS)
         root = ET.fromstring(payload)
         assert status == 400 and root.findtext("Code") == "MalformedXML", payload[:300]
         assert "DOCTYPE" in (root.findtext("Message") or "")
