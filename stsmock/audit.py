@@ -57,7 +57,6 @@ HIGH_EVENTS = ("breakglass.", "admin.", "revocation.", "key.")
 #: ``json.dumps(..., separators=(",", ":"), default=str)`` without building an encoder per record.
 _ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
 _NESTED = (dict, list)
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 #: Keys already seen not to be secret (bounded: token claims may bring any key); a set lookup instead of
 #: ``k.lower()`` per key — the audit record of every STS request passes through :func:`redact`.
 _PLAIN: set[Any] = set()
@@ -74,16 +73,15 @@ def _secret(key: Any) -> bool:
 def redact(value: Any) -> Any:
     """Drop secret-looking fields anywhere in a record; keep everything else."""
     if isinstance(value, dict):
-        return {
-            k: v
-            if k in _PLAIN and v.__class__ in _SCALARS
-            else "[redacted]"
-            if k not in _PLAIN and _secret(k)
-            else (redact(v) if isinstance(v, _NESTED) else v)
-            for k, v in value.items()
-        }
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            if k not in _PLAIN and _secret(k):
+                out[k] = "[redacted]"
+            else:
+                out[k] = redact(v) if isinstance(v, _NESTED) else v
+        return out
     if isinstance(value, list):
-        return [v if v.__class__ in _SCALARS else redact(v) if isinstance(v, _NESTED) else v for v in value]
+        return [redact(v) if isinstance(v, _NESTED) else v for v in value]
     return value
 
 
