@@ -16,6 +16,27 @@ _READY = re.compile(
 )
 
 
+def has_exited(pid: int) -> bool:
+    """Every thread of ``pid`` has exited, so the kernel has closed its files (sockets, the data-dir lock).
+
+    The thread-group leader shows ``Z`` as soon as it exits, while its other threads (the WAL
+    checkpointer, executor threads) still hold the file table: a connection the kernel routes to the
+    listening socket meanwhile is reset when they go, and the lock is still held. So every task must be
+    a zombie or gone, whether or not a parent reaped it.
+    """
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return True
+    for task in tasks:
+        try:
+            if not (task / "stat").read_text().rsplit(") ", 1)[1].startswith(("Z", "X")):
+                return False
+        except (OSError, IndexError):
+            continue
+    return True
+
+
 class ServeProcess:
     """``python -m cli.main serve --port 0 --data-dir DIR [extra...]``, waited for until ready."""
 

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
-from serve_process import ServeProcess
+from serve_process import ServeProcess, has_exited
 
 SCRAPES = 12  # fresh connections: both workers answer some (p(one worker only) = 2 * 2**-12)
 
@@ -38,13 +38,6 @@ def _livez_count(url: str) -> float:
     return total
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith(("Z", "X"))
-    except (OSError, IndexError):
-        return True
-
-
 def test_metrics_are_the_whole_servers_and_survive_a_dead_worker(tmp_path: Path) -> None:
     data = tmp_path / "data"
     (data / "metrics").mkdir(parents=True)
@@ -56,7 +49,7 @@ def test_metrics_are_the_whole_servers_and_survive_a_dead_worker(tmp_path: Path)
         workers = json.loads((data / "server.json").read_text())["workers"]
         assert {f"counter_{pid}.db" for pid in workers} <= {p.name for p in (data / "metrics").iterdir()}
         os.kill(workers[0], signal.SIGKILL)
-        while not _gone(workers[0]):  # until the kernel closed its listening socket
+        while not has_exited(workers[0]):  # until the kernel closed its listening socket
             time.sleep(0.05)
         _livez(server.url, 10)
         assert {_livez_count(server.url) for _ in range(SCRAPES)} == {40}  # its 30-odd counts stayed, once

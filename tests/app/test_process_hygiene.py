@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,18 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_process import ServeProcess  # tests/app is on sys.path
+from serve_process import ServeProcess, has_exited  # tests/app is on sys.path
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie waiting for its (dead) parent's reaper counts as gone
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+    return not has_exited(pid)  # a zombie waiting for its (dead) parent's reaper counts as gone
 
 
 def _serve(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
