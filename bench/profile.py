@@ -58,7 +58,7 @@ def summarise(raw: Path, top: int) -> str:
 async def main_async(a: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="stsmock-prof-"))
     raw = Path(f"/tmp/stsmock-profile-{a.scenario}.txt")
-    idle = ["--idle"] if a.idle else []
+    idle = (["--idle"] if a.idle else []) + (["--gil"] if a.gil else [])
     if a.scenario == "startup":
         data = work / "data"
         argv = [str(run.STSMOCK_BIN), "serve", "--port", "0", "--data-dir", str(data), "--no-s3"]
@@ -142,6 +142,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--idle", action="store_true", help="include idle/waiting samples")
+    ap.add_argument("--gil", action="store_true", help="only samples of the thread holding the GIL")
     asyncio.run(main_async(ap.parse_args()))
 
 
