@@ -10,6 +10,7 @@ workers lives in the shared store: revocations and sessions (SQLite), keys
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -82,6 +83,46 @@ def _reserve_gateway(options: ServeOptions) -> tuple[Any, str | None]:
     return sock, base_url_for(gateway.host or options.host, options.s3_port, None, options.scheme)
 
 
+class _StopRequests:
+    """SIGINT/SIGTERM recorded for the supervising loop, which tells the workers not yet reaped to stop.
+
+    The handler only records the request and wakes the loop (``set_wakeup_fd``). It used to ask each
+    worker whether it was alive and signal it from the handler: arriving just as the interrupted
+    ``join`` had reaped a dead worker, that ``os.kill`` raised, multiprocessing's ``poll`` swallowed
+    the error, and the other workers were never told to stop (tests/app/test_workers_stop.py).
+    Installed before the ready line, so a stop requested as soon as it is printed is not lost.
+    """
+
+    def __init__(self) -> None:
+        self.requested: list[int] = []
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self._previous = signal.set_wakeup_fd(self._wake_write)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: self.requested.append(signum))
+
+    def supervise(self, processes: list[Any]) -> bool:
+        """Until every worker is reaped; True if a stop was requested."""
+        from multiprocessing.connection import wait
+
+        told = False
+        try:
+            while live := [p for p in processes if p.exitcode is None]:
+                if self.requested and not told:
+                    for process in live:  # not reaped yet, so each pid is still our child's
+                        os.kill(process.pid, signal.SIGTERM)
+                    told = True
+                wait([p.sentinel for p in live] + [self._wake_read])
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_read, 512)
+        finally:
+            signal.set_wakeup_fd(self._previous)
+            os.close(self._wake_read)
+            os.close(self._wake_write)
+        return bool(self.requested)
+
+
 def run_workers(options: ServeOptions, workers: int) -> int:
     from . import datadir
     from .server import base_url_for, bind_socket
@@ -121,6 +162,7 @@ def run_workers(options: ServeOptions, workers: int) -> int:
                 for other in processes:
                     other.kill()
                 return 1
+    stop = _StopRequests()  # the workers are forked: they set up their own handlers
     reserved.close()  # only the workers' sockets accept from now on
     if s3_reserved is not None:
         s3_reserved.close()
@@ -141,19 +183,7 @@ def run_workers(options: ServeOptions, workers: int) -> int:
     where = token_path if options.config.admin.token is None else "config (admin.token)"
     s3 = f"; s3 gateway at {s3_url}" if s3_url else ""
     announce(f"stsmock ready at {base_url} (admin token: {where}; {workers} workers{s3})")
-    stopping = False
-
-    def _stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for process in processes:
-            if process.is_alive() and process.pid:
-                os.kill(process.pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    for process in processes:
-        process.join()
+    stopping = stop.supervise(processes)
     if options.s3_store is not None:
         options.s3_store.stop()
     return 0 if stopping or all(p.exitcode == 0 for p in processes) else 1
