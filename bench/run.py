@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -419,6 +420,12 @@ def _ms(text: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
+def _reaped_children_cpu() -> float:
+    """User + system CPU seconds of this process's children that have ended and been reaped."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def run_cell_wrk(server: Server, req: Request, concurrency: int, cap: float, pin: bool) -> Cell:
     """One cell driven by wrk (C, one thread): the load generator costs far less CPU than Python's."""
     script = Path(tempfile.mkstemp(suffix=".lua", dir=server.workdir)[1])
@@ -438,6 +445,7 @@ async def run_cell_wrk(server: Server, req: Request, concurrency: int, cap: floa
     if pin:
         argv = ["taskset", "-c", ",".join(str(c) for c in GEN_CPU), *argv]
     cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
+    gen0 = _reaped_children_cpu()  # wrk is the only child that ends during the cell
     peak = rss_mb(server.pid)
     proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     while proc.returncode is None:
@@ -447,6 +455,7 @@ async def run_cell_wrk(server: Server, req: Request, concurrency: int, cap: floa
     out = (await proc.stdout.read()).decode() if proc.stdout else ""
     elapsed = time.perf_counter() - t0
     cpu1 = cpu_seconds(server.pid)
+    gen = _reaped_children_cpu() - gen0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)) if "Requests/sec" in out else 0.0
     total = int(re.search(r"(\d+) requests in", out).group(1)) if "requests in" in out else 0
     non2xx = int(re.search(r"Non-2xx or 3xx responses: (\d+)", out).group(1)) if "Non-2xx" in out else 0
@@ -467,7 +476,7 @@ async def run_cell_wrk(server: Server, req: Request, concurrency: int, cap: floa
         p99_ms=round(p99, 2),
         errors=non2xx + sock,
         server_cpu_pct=round(100 * (cpu1 - cpu0) / elapsed, 0),
-        gen_cpu_pct=float("nan"),
+        gen_cpu_pct=round(100 * gen / elapsed, 0),
         peak_rss_mb=round(peak, 1),
         capped=False,
         first_error="" if not (non2xx + sock) else out[-300:],

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .audit_rows import AuditCommitted, QueuedRow, audit_columns, insert_audit_rows
-from .interface import Change, DamagedRecord
+from .interface import Change, DamagedRecord, StoreBusy
 
 _REV_COLUMNS = ("id", "created_at", "by", "value", "issued_before", "reason", "source")
 #: ``json.dumps(..., separators=(",", ":"))`` without building an encoder per call (same output).
@@ -56,6 +56,11 @@ class SqlStore:
     def _begin(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _begin_if_free(self) -> bool:
+        """Begin unless that means waiting for another process's write lock (then False, nothing begun)."""
+        self._begin()
+        return True
+
     def _commit(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -77,7 +82,7 @@ class SqlStore:
 
     # -- transactions ----------------------------------------------------------------
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, wait: bool = True) -> Iterator[None]:
         with self._lock:
             if self._depth:
                 self._depth += 1
@@ -86,7 +91,10 @@ class SqlStore:
                 finally:
                     self._depth -= 1
                 return
-            self._begin()
+            if wait:
+                self._begin()
+            elif not self._begin_if_free():
+                raise StoreBusy("another process holds the write lock")
             self._depth = 1
             self._after_commit = []
             self._audit_rows = []

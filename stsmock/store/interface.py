@@ -22,6 +22,10 @@ class StoreUnavailable(RuntimeError):
     """The store cannot be reached (PostgreSQL down or cut off). Requests fail closed with 503."""
 
 
+class StoreBusy(RuntimeError):
+    """``transaction(wait=False)`` found another process holding the write lock; nothing was begun."""
+
+
 class DamagedRecord(ValueError):
     """A stored record whose value is not a JSON object: reported with its kind and key, never skipped."""
 
@@ -67,8 +71,11 @@ class Backend(Protocol):
     def check(self) -> None:
         """Raise :class:`StoreUnavailable` unless a round trip to the store works (readiness)."""
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """One commit for everything written inside; nested calls join the outer transaction."""
+    def transaction(self, *, wait: bool = True) -> AbstractContextManager[None]:
+        """One commit for everything written inside; nested calls join the outer transaction.
+
+        ``wait=False`` raises :class:`StoreBusy` instead of waiting when another process holds the
+        write lock (SQLite): the group commit retries from the event loop rather than sleep on it."""
 
     def change(self) -> AbstractContextManager[ChangeSet]:
         """A serialised transaction of shared state; its notes become feed records at commit."""

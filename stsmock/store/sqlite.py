@@ -15,6 +15,9 @@ from typing import Any
 from .base import SqlStore
 from .checkpoint import Checkpointer
 
+#: How long a statement waits for another process's lock before failing ("database is locked").
+BUSY_TIMEOUT_MS = 30_000
+
 #: Schema migrations, applied in order; ``PRAGMA user_version`` is the number applied.
 _MIGRATIONS: tuple[str, ...] = (
     """
@@ -63,10 +66,12 @@ class SqliteStore(SqlStore):
     def __init__(self, path: Path | str, *, now: Callable[[], float]) -> None:
         super().__init__(now=now)
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's thread does it, off the loop
         self._migrate()
         self._checkpointer = Checkpointer(self.path)
@@ -95,6 +100,22 @@ class SqliteStore(SqlStore):
 
     def _begin(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
+
+    def _begin_if_free(self) -> bool:
+        """BEGIN IMMEDIATE without SQLite's busy handler, which sleeps 1, 2, 5, 10 ms... on the event loop.
+
+        Under ``--workers`` the workers' group commits take turns at the write lock; a worker that waited
+        inside SQLite stopped serving meanwhile (measured at c=16: 15-20 % of each worker's time)."""
+        self._db.execute("PRAGMA busy_timeout=0")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:  # and its extended codes
+                return False
+            raise
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return True
 
     def _commit(self) -> None:
         self._db.execute("COMMIT")
