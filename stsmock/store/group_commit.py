@@ -39,12 +39,17 @@ class GroupCommit:
             loop.call_soon(self._flush, loop)
         await future
 
+    def _take_pending(self) -> list[tuple[list[Callable[[], None]], asyncio.Future[None]]]:
+        """The batch this flush commits or fails; the next request schedules a new flush."""
+        batch, self._pending, self._scheduled, self._busy_since = self._pending, [], False, None
+        return batch
+
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         wait = self._busy_since is not None and loop.time() - self._busy_since >= MAX_RETRY_SECONDS
         batch: list[tuple[list[Callable[[], None]], asyncio.Future[None]]] | None = None
         try:
             with self._store.transaction(wait=wait):
-                batch, self._pending, self._scheduled, self._busy_since = self._pending, [], False, None
+                batch = self._take_pending()
                 for ops, _ in batch:
                     for op in ops:
                         op()
@@ -56,7 +61,7 @@ class GroupCommit:
             return
         except Exception as exc:  # the requests fail; nothing half-written is acknowledged
             if batch is None:  # the transaction could not begin
-                batch, self._pending, self._scheduled, self._busy_since = self._pending, [], False, None
+                batch = self._take_pending()
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)

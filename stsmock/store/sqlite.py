@@ -66,12 +66,11 @@ class SqliteStore(SqlStore):
     def __init__(self, path: Path | str, *, now: Callable[[], float]) -> None:
         super().__init__(now=now)
         self.path = str(path)
-        self._db = sqlite3.connect(
+        self._db = sqlite3.connect(  # timeout= is the connection's busy timeout (PRAGMA busy_timeout)
             self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's thread does it, off the loop
         self._migrate()
         self._checkpointer = Checkpointer(self.path)

@@ -13,10 +13,6 @@ import pytest
 from serve_process import ServeProcess, has_exited  # tests/app is on sys.path
 
 
-def _alive(pid: int) -> bool:
-    return not has_exited(pid)  # a zombie waiting for its (dead) parent's reaper counts as gone
-
-
 def _serve(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cli.main", "serve", "--data-dir", str(data_dir), *extra],
@@ -30,13 +26,13 @@ def _serve(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 def test_workers_exit_when_the_parent_is_killed(tmp_path: Path) -> None:
     server = ServeProcess(tmp_path, "--workers", "2")
     workers = json.loads((tmp_path / "server.json").read_text())["workers"]
-    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    assert len(workers) == 2 and not any(has_exited(pid) for pid in workers)
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait(timeout=10)
     deadline = time.monotonic() + 30
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+    while not all(has_exited(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_alive(pid) for pid in workers), "workers outlived their parent"
+    assert all(has_exited(pid) for pid in workers), "workers outlived their parent"  # zombies count as gone
     # and the data dir is free again at once (the kernel dropped the lock with its last holder)
     with ServeProcess(tmp_path) as again:
         assert again.admin("GET", "/admin/info")["base_url"]
